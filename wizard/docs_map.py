@@ -1,0 +1,57 @@
+"""Every section of the site the wizard points to: label -> (page, title).
+
+This is the one list. The site's build checks that each label exists on the page
+named here (see ``docs/_ext/wizard_site.py``), and the tests check it against the
+built ``objects.inv``, so a renamed section breaks the build, not the user.
+"""
+
+import os
+
+# The published site. ``--docs-url`` or ``WIZARD_DOCS_URL`` point at any other copy.
+DEFAULT_DOCS_URL = "https://kernel-wizard.readthedocs.io/en/latest/"
+
+LABELS = {
+    "kernel-died": ("index", "My Jupyter kernel died"),
+    "jupyter-kernel-terminated": ("jupyter-kernel-terminated", "Jupyter kernel terminated"),
+    "kernel-terminated-memory": ("jupyter-kernel-terminated", "Is it caused by using up too much memory?"),
+    "kernel-terminated-other": ("jupyter-kernel-terminated", "Is it caused by something else?"),
+    "kernel-terminated-eliminate-jupyter": (
+        "jupyter-kernel-terminated",
+        "Step 1: try to eliminate Jupyter",
+    ),
+    "kernel-terminated-eliminate-ui": (
+        "jupyter-kernel-terminated",
+        "Step 2: try to eliminate the user interface",
+    ),
+    "low-memory": ("low-memory", "Low memory problems"),
+    "low-memory-inspect": ("low-memory", "See what uses memory"),
+    "low-memory-free": ("low-memory", "Free memory"),
+    "too-many-processes": ("low-memory", "Too many processes"),
+    "jupyter-halt": ("jupyter-halt", "Shut down a kernel"),
+    "plain-jupyter-server": ("plain-jupyter-server", "Plain Jupyter server"),
+    "kernel-cannot-start": ("plain-jupyter-server", "A kernel that cannot start"),
+    "kernel-signals": ("kernel-signals", "What the message says"),
+    "wizard": ("wizard", "The troubleshooting wizard"),
+    "wizard-checks": ("wizard", "What the wizard checks"),
+    "wizard-json": ("wizard", "JSON output"),
+    "wizard-exit-codes": ("wizard", "Exit codes"),
+}
+
+
+def docs_base(override=None):
+    """The site's base URL, always ending in ``/``."""
+    base = override or os.environ.get("WIZARD_DOCS_URL") or DEFAULT_DOCS_URL
+    return base if base.endswith("/") else base + "/"
+
+
+def url_for(label, base=None):
+    """The URL of a label's section: ``BASE/PAGE.html#LABEL``.
+
+    Sphinx gives a labelled section the label itself as an element id, so the
+    anchor needs no lookup. Signal rows use ids of the form ``signal-NAME``.
+    """
+    if label.startswith("signal-") or label.startswith("exit-"):
+        page = LABELS["kernel-signals"][0]
+    else:
+        page = LABELS[label][0]
+    return f"{docs_base(base)}{page}.html#{label}"
