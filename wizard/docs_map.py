@@ -13,7 +13,10 @@ DEFAULT_DOCS_URL = "https://kernel-wizard.readthedocs.io/en/latest/"
 LABELS = {
     "kernel-died": ("index", "My Jupyter kernel died"),
     "jupyter-kernel-terminated": ("jupyter-kernel-terminated", "Jupyter kernel terminated"),
-    "kernel-terminated-memory": ("jupyter-kernel-terminated", "Is it caused by using up too much memory?"),
+    "kernel-terminated-memory": (
+        "jupyter-kernel-terminated",
+        "Is it caused by using up too much memory?",
+    ),
     "kernel-terminated-other": ("jupyter-kernel-terminated", "Is it caused by something else?"),
     "kernel-terminated-eliminate-jupyter": (
         "jupyter-kernel-terminated",
