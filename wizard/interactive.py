@@ -1,0 +1,136 @@
+"""The wizard on a terminal: the site's questions in order, with the evidence for each.
+
+1. What did the message say?          (kernel-signals)
+2. Did you stop the kernel yourself?  (then nothing is wrong)
+3. Is it memory?                      (kernel-terminated-memory)
+4. Something else?                    (kernel-terminated-other: without Jupyter, then
+                                       without the usual interface)
+"""
+
+from wizard import banner as banner_mod
+from wizard import docs_map, exitcodes, render_text, rules
+
+STEPS = 4
+
+
+class Asker:
+    """Reads answers from the context's stdin; end of input means 'use the default'."""
+
+    def __init__(self, ctx, printer):
+        self.ctx = ctx
+        self.p = printer
+
+    def ask(self, prompt):
+        self.ctx.stdout.write(prompt)
+        self.ctx.stdout.flush()
+        line = self.ctx.stdin.readline()
+        if not line:
+            self.p.line()
+            return ""
+        return line.strip()
+
+    def yes(self, prompt, default=False):
+        suffix = " [Y/n] " if default else " [y/N] "
+        answer = self.ask(prompt + suffix).lower()
+        if not answer:
+            return default
+        return answer in ("y", "yes")
+
+
+def step(p, n, title, label, base):
+    p.line()
+    p.line(p.bold(f"Step {n} of {STEPS}: {title}"))
+    p.line(f"  ({docs_map.url_for(label, base)})")
+
+
+def ask_banner(asker, p):
+    p.line("  Which message did you see?")
+    for i, (text, where) in enumerate(banner_mod.CHOICES, 1):
+        p.line(f"    {i}) {text}  [{where}]")
+    other = len(banner_mod.CHOICES) + 1
+    p.line(f"    {other}) Something else: paste it")
+    p.line(f"    {other + 1}) I don't know / no message")
+    while True:
+        answer = asker.ask(f"  Choose 1-{other + 1} (Enter: I don't know): ")
+        if not answer or answer == str(other + 1):
+            return None
+        if answer.isdigit() and 1 <= int(answer) <= len(banner_mod.CHOICES):
+            return banner_mod.parse(banner_mod.CHOICES[int(answer) - 1][0])
+        if answer == str(other):
+            text = asker.ask("  Paste the message: ")
+            return banner_mod.parse(text) if text else None
+        if not answer.isdigit():  # pasted straight away
+            return banner_mod.parse(answer)
+        p.line(f"  Please answer with a number from 1 to {other + 1}.")
+
+
+def session(ctx, args, answers, base):
+    from wizard import __version__
+    from wizard.collect import gather
+
+    p = render_text.Printer(ctx)
+    asker = Asker(ctx, p)
+    p.line(p.bold(f"Kernel wizard {__version__}: why did the kernel die?"))
+    p.line("  Answer a few questions; Enter keeps the default. Ctrl-C stops at any time.")
+
+    step(p, 1, "What did the message say?", "kernel-signals", base)
+    if answers["banner"] is None:
+        answers["banner"] = ask_banner(asker, p)
+    b = answers["banner"]
+    if b and b.get("row"):
+        p.line(f"  {render_text.summary_banner({'banner': b})}.")
+        p.line(f"  ({docs_map.url_for(b['row']['anchor'], base)})")
+    else:
+        p.line("  No cause named: the evidence on this machine will tell.")
+
+    step(p, 2, "Did you stop the kernel yourself?", "jupyter-kernel-terminated", base)
+    if asker.yes("  Did you restart, shut down or interrupt the kernel just before?"):
+        answers["intentional"] = True
+        p.line("  Then nothing is wrong: the message only confirms what you asked for.")
+        p.line("  Start the kernel again (Kernel > Restart) when you need it.")
+        return exitcodes.OK
+
+    p.line()
+    p.line("  Checking memory, kernels, servers and kernelspecs...")
+    facts = gather(deep=args.deep)
+    facts.update(answers)
+    findings = rules.evaluate(facts, base)
+    shown = set()
+
+    step(p, 3, "Is it memory?", "kernel-terminated-memory", base)
+    render_text.write_checks(p, facts, findings, args.verbose, only={"memory", "oom", "kernels"})
+    memory = [f for f in findings if f["cause"] == "memory"]
+    if memory:
+        p.line()
+        p.line("  Yes, memory is the likely cause:")
+        render_text.write_findings(p, memory, args.verbose)
+        shown.update(f["id"] for f in memory)
+        if not asker.yes("  Look for other causes too?"):
+            return finish(p, facts, findings, shown, args.verbose)
+    else:
+        p.line("  No sign of memory trouble.")
+
+    step(p, 4, "Something else?", "kernel-terminated-other", base)
+    render_text.write_checks(
+        p, facts, findings, args.verbose, only={"processes", "servers", "kernelspecs"}
+    )
+    rest = [f for f in findings if f["id"] not in shown]
+    if rest:
+        p.line()
+        render_text.write_findings(p, rest, args.verbose, start=len(shown) + 1)
+        shown.update(f["id"] for f in rest)
+    return finish(p, facts, findings, shown, args.verbose)
+
+
+def finish(p, facts, findings, shown, verbose):
+    from wizard.cli import exit_code
+
+    left = [f for f in findings if f["id"] not in shown]
+    if left:
+        p.line()
+        p.line(p.bold("Also found"))
+        render_text.write_findings(p, left, verbose, start=len(shown) + 1)
+    render_text.write_errors(p, facts)
+    p.line()
+    p.line(render_text.closing_line(findings, facts.get("errors") or ()))
+    return exit_code(findings)

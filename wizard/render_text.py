@@ -1,0 +1,296 @@
+"""The report for people: one line per check, the ranked verdict, a closing count.
+
+Presentation only: the facts come from the probes, the verdict from the rules.
+"""
+
+from wizard import fmt, rules
+
+MARKS_UNICODE = {"ok": "✓", "problem": "✗", "warning": "!", "info": "•", "error": "?"}
+MARKS_ASCII = {"ok": "+", "problem": "x", "warning": "!", "info": "-", "error": "?"}
+COLORS = {"ok": "32", "problem": "31", "warning": "33", "info": "36", "error": "35"}
+MAX_KERNELS_SHOWN = 8
+
+
+class Printer:
+    def __init__(self, ctx):
+        self.out = ctx.stdout
+        self.color = ctx.color
+        self.marks = MARKS_UNICODE if ctx.unicode else MARKS_ASCII
+
+    def line(self, text=""):
+        self.out.write(text + "\n")
+
+    def paint(self, text, code):
+        return f"\033[{code}m{text}\033[0m" if self.color else text
+
+    def bold(self, text):
+        return self.paint(text, "1")
+
+    def mark(self, status):
+        return self.paint(f"[{self.marks[status]}]", COLORS[status])
+
+
+def check_status(check_id, findings, facts):
+    sev = [f["severity"] for f in findings if f["check"] == check_id]
+    for s in ("problem", "warning", "info"):
+        if s in sev:
+            return s
+    if check_id in _failed_checks(facts):
+        return "error"
+    return "ok"
+
+
+def _failed_checks(facts):
+    failed = set()
+    for line in facts.get("errors") or []:
+        head = line.split(":", 1)[0].split(" ", 1)[0]
+        failed.add({"memory": "memory"}.get(head, head))
+    return failed
+
+
+# -- one summary line per check ----------------------------------------------
+
+
+def summary_banner(facts):
+    b = facts.get("banner")
+    if facts.get("intentional"):
+        return "you stopped or restarted the kernel yourself"
+    if not b:
+        return "not given (use --banner TEXT)"
+    if b["kind"] == "signal":
+        return f"{b['signal']}: {b['row']['meaning'].split('.')[0].lower()}"
+    if b["kind"] == "exit":
+        return f"exit code {b['code']}: the kernel ended by itself"
+    return "the kernel died; the message names no cause"
+
+
+def summary_memory(facts):
+    m = facts.get("memory") or {}
+    used, limit = m.get("used_bytes"), m.get("limit_bytes")
+    if limit is None:
+        return "could not read the memory limit"
+    share = fmt.percent(used, limit)
+    text = f"{fmt.size(used)} of {fmt.size(limit)} used"
+    if share is not None:
+        text += f" ({share:.0f}%)"
+    text += f", limit from {m.get('limit_source') or 'unknown'}"
+    if m.get("swap_total_bytes"):
+        text += f"; swap {fmt.size(m.get('swap_used_bytes'))} of {fmt.size(m['swap_total_bytes'])}"
+    return text
+
+
+def summary_oom(facts):
+    m = facts.get("memory") or {}
+    n = m.get("oom_kills")
+    where = "in this cgroup"
+    if n is None and not m.get("cgroup"):
+        n, where = m.get("host_oom_kills"), "on this machine"
+    text = f"{n} kill(s) {where}" if n is not None else "no kill count available"
+    status = m.get("oom_log_status") or ""
+    if status.startswith("unreadable"):
+        text += f"; kernel log {status}"
+    elif m.get("oom_log"):
+        text += f"; kernel log: {len(m['oom_log'])} recent kill(s)"
+    return text
+
+
+def summary_processes(facts):
+    p = (facts.get("memory") or {}).get("pids")
+    if not p or p.get("max") is None:
+        return "no pids limit here" if p is not None or facts.get("memory") else "not checked"
+    return f"{p.get('current')} of {p['max']} processes allowed"
+
+
+def summary_kernels(facts):
+    ks = (facts.get("kernels") or {}).get("kernels") or []
+    if not ks:
+        return "no kernel running"
+    held = sum(k.get("rss_bytes") or 0 for k in ks)
+    return f"{len(ks)} running, {fmt.size(held)} in all"
+
+
+def summary_servers(facts):
+    s = facts.get("servers") or {}
+    servers = s.get("servers") or []
+    alive = [x for x in servers if x.get("alive")]
+    fb = s.get("fallback") or {}
+    parts = []
+    if alive:
+        up = sum(1 for x in alive if x.get("reachable"))
+        parts.append(f"{len(alive)} running, {up} answering")
+    else:
+        parts.append("none running")
+    stale = len(servers) - len(alive)
+    if stale:
+        parts.append(f"{stale} stale file(s)")
+    if fb.get("cocalc"):
+        parts.append("plain server: CoCalc Project Settings")
+    elif fb.get("command"):
+        parts.append(f"plain server: {fb['command']}")
+    else:
+        parts.append("no Jupyter server installed in this Python")
+    return "; ".join(parts)
+
+
+def summary_kernelspecs(facts):
+    specs = (facts.get("kernelspecs") or {}).get("kernelspecs") or []
+    if not specs:
+        return "none found"
+    bad = [s for s in specs if not s.get("ok")]
+    deep = any(s.get("deep") for s in specs)
+    text = f"{len(specs)} installed"
+    text += f", {len(bad)} broken" if bad else (", all start" if deep else ", interpreters found")
+    return text
+
+
+SUMMARIES = {
+    "banner": summary_banner,
+    "memory": summary_memory,
+    "oom": summary_oom,
+    "processes": summary_processes,
+    "kernels": summary_kernels,
+    "servers": summary_servers,
+    "kernelspecs": summary_kernelspecs,
+}
+
+
+def kernel_rows(facts, limit_bytes, now):
+    rows = []
+    for k in (facts.get("kernels") or {}).get("kernels") or []:
+        share = fmt.percent(k.get("rss_bytes"), limit_bytes)
+        age = fmt.duration(now - k["started"]) if k.get("started") else "?"
+        state = k.get("execution_state") or ""
+        if k.get("idle_seconds") is not None and state != "busy":
+            state = f"idle {fmt.duration(k['idle_seconds'])}"
+        rows.append(
+            [
+                str(k.get("pid")),
+                fmt.size(k.get("rss_bytes")),
+                f"{share:.0f}%" if share is not None else "",
+                age,
+                state,
+                k.get("kernel_name") or "?",
+                k.get("notebook") or "(notebook unknown)",
+            ]
+        )
+    return rows
+
+
+def table(p, header, rows, indent="      "):
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    p.line(indent + "  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip())
+    for r in rows:
+        p.line(indent + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+
+
+def write(ctx, facts, findings, verbose=False):
+    from wizard import __version__
+
+    p = Printer(ctx)
+    p.line(p.bold(f"Kernel wizard {__version__}: why did the kernel die?"))
+    p.line()
+    write_checks(p, facts, findings, verbose)
+    p.line()
+    if findings:
+        p.line(p.bold("What to do"))
+        write_findings(p, findings, verbose)
+    write_errors(p, facts)
+    p.line()
+    p.line(closing_line(findings, facts.get("errors") or ()))
+
+
+def write_checks(p, facts, findings, verbose, only=None):
+    now = facts.get("now") or 0
+    mem = facts.get("memory") or {}
+    for check in rules.CHECKS:
+        if only is not None and check["id"] not in only:
+            continue
+        status = check_status(check["id"], findings, facts)
+        p.line(f"{p.mark(status)} {check['title']}: {SUMMARIES[check['id']](facts)}")
+        if check["id"] == "kernels":
+            rows = kernel_rows(facts, mem.get("limit_bytes"), now)
+            shown = rows if verbose else rows[:MAX_KERNELS_SHOWN]
+            if shown:
+                table(p, ["PID", "MEMORY", "LIMIT", "AGE", "STATE", "KERNEL", "NOTEBOOK"], shown)
+            if len(rows) > len(shown):
+                p.line(f"      ... and {len(rows) - len(shown)} more (-v lists all)")
+        if verbose:
+            for line in _details(check["id"], facts):
+                p.line("      " + line)
+
+
+def write_findings(p, findings, verbose, start=1):
+    for n, f in enumerate(findings, start):
+        p.line(f"  {n}. {p.mark(f['severity'])} {f['message']}")
+        p.line(f"     {f['hint']}")
+        for cmd in f["commands"]:
+            p.line(f"       $ {cmd}")
+        if verbose:
+            for ev in f["evidence"]:
+                p.line(f"       - {ev}")
+        p.line(f"     Read: {f['url']}")
+        if f.get("signal_url"):
+            p.line(f"     The message: {f['signal_url']}")
+        p.line(f"     ({f['id']})")
+
+
+def write_errors(p, facts):
+    errors = facts.get("errors") or []
+    if errors:
+        p.line()
+        p.line(p.bold("Checks that could not complete"))
+        for e in errors:
+            p.line(f"  {p.mark('error')} {e}")
+
+
+def closing_line(findings, errors=()):
+    problems = sum(1 for f in findings if f["severity"] == "problem")
+    warnings = sum(1 for f in findings if f["severity"] == "warning")
+    if not problems and not warnings:
+        text = "No problem found."
+    else:
+        text = f"{problems} problem(s), {warnings} warning(s) found."
+    if errors:
+        text += f" {len(errors)} check(s) incomplete."
+    if findings and not (problems or warnings):
+        text += " See the notes above."
+    return text
+
+
+def _details(check_id, facts):
+    mem = facts.get("memory") or {}
+    if check_id == "memory":
+        cg = mem.get("cgroup") or {}
+        yield f"host: {fmt.size(mem.get('host_available_bytes'))} available of " + fmt.size(
+            mem.get("host_total_bytes")
+        )
+        if cg:
+            where = f"cgroup v{cg.get('version')} {cg.get('path')}"
+            yield f"{where}: limit set at {cg.get('limit_path')}"
+        if mem.get("peak_bytes"):
+            yield f"peak: {fmt.size(mem['peak_bytes'])}"
+        psi = mem.get("pressure")
+        if psi:
+            yield (
+                f"pressure: some {psi.get('some_avg10')}% (10 s), {psi.get('some_avg60')}% (60 s);"
+                f" full {psi.get('full_avg10')}% (10 s)"
+            )
+    elif check_id == "oom":
+        for e in mem.get("oom_log") or []:
+            yield rules._kill_line(e)
+    elif check_id == "servers":
+        for s in (facts.get("servers") or {}).get("servers") or []:
+            state = "answering" if s.get("reachable") else ("alive" if s.get("alive") else "stale")
+            extra = f" ({s['error']})" if s.get("error") else ""
+            yield f"pid {s.get('pid')} {s.get('url')}: {state}{extra}"
+    elif check_id == "kernelspecs":
+        for s in (facts.get("kernelspecs") or {}).get("kernelspecs") or []:
+            status = "ok" if s.get("ok") else s.get("problem")
+            yield f"{s['name']}: {s.get('argv0_path') or s.get('argv0')} ({status})"
+    elif check_id == "kernels":
+        k = facts.get("kernels") or {}
+        if k.get("denied") or k.get("vanished"):
+            yield (
+                f"{k.get('scanned', 0)} processes scanned; {k.get('denied', 0)} not readable, "
+                f"{k.get('vanished', 0)} vanished during the scan"
+            )
