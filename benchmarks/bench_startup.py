@@ -1,0 +1,152 @@
+"""How fast and how small the wizard is, against baselines measured in the same run.
+
+    python benchmarks/bench_startup.py [--runs N] [--kernels 20] [--procs 2000]
+
+Each command runs N times; the median wall time and the largest peak RSS
+(``ru_maxrss`` from ``wait4``) are reported. Baselines: ``python -c "import psutil"``
+(the cost of merely loading the process library) and ``jupyter troubleshoot`` (the
+nearest existing tool). Scenarios: this machine as it is, with K live kernels, and
+with P extra processes to scan. Targets: at most 2x the psutil baseline, under
+20 MiB peak RSS, at least 5x faster than ``jupyter troubleshoot``.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+PY = sys.executable
+WIZARD = [PY, "-m", "wizard", "--no-input"]
+
+
+def measure(cmd, runs, env=None):
+    times, peaks = [], []
+    for _ in range(runs):
+        start = time.perf_counter()
+        proc = subprocess.Popen(
+            cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=REPO
+        )
+        _, status, usage = os.wait4(proc.pid, 0)
+        times.append(time.perf_counter() - start)
+        peaks.append(usage.ru_maxrss * 1024)  # KiB on Linux
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    return {"seconds": statistics.median(times), "peak_bytes": max(peaks)}
+
+
+def start_kernels(n, tmp):
+    """n real ipykernel processes with their connection files, as a server would start them."""
+    procs = []
+    for i in range(n):
+        conn = Path(tmp) / f"kernel-bench{i:04d}.json"
+        env = dict(os.environ, JPY_SESSION_NAME=f"bench-{i}.ipynb")
+        procs.append(
+            subprocess.Popen(
+                [PY, "-m", "ipykernel_launcher", "-f", str(conn)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env=env,
+            )
+        )
+    deadline = time.time() + 60
+    while time.time() < deadline and not all(
+        (Path(tmp) / f"kernel-bench{i:04d}.json").exists() for i in range(n)
+    ):
+        time.sleep(0.2)
+    time.sleep(2)  # let them finish importing
+    return procs
+
+
+def start_sleepers(n):
+    return [
+        subprocess.Popen(["sleep", "600"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(n)
+    ]
+
+
+def stop(procs):
+    for p in procs:
+        p.kill()
+    for p in procs:
+        p.wait()
+
+
+def count_kernels():
+    out = subprocess.run([*WIZARD, "--json"], capture_output=True, text=True, cwd=REPO)
+    try:
+        return len(json.loads(out.stdout)["kernels"])
+    except (ValueError, KeyError):
+        return None
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--kernels", type=int, default=20)
+    ap.add_argument("--procs", type=int, default=2000)
+    args = ap.parse_args()
+
+    rows = []
+    base = measure([PY, "-c", "import psutil"], args.runs)
+    rows.append(("python -c 'import psutil' (baseline)", base))
+    jupyter = shutil.which("jupyter", path=os.path.dirname(PY) + os.pathsep + os.environ["PATH"])
+    trouble = measure([jupyter, "troubleshoot"], max(3, args.runs // 2)) if jupyter else None
+    if trouble:
+        rows.append(("jupyter troubleshoot (baseline)", trouble))
+
+    results = {}
+    results["idle"] = measure(WIZARD, args.runs)
+    rows.append(("python -m wizard --no-input", results["idle"]))
+    results["json"] = measure([*WIZARD, "--json"], args.runs)
+    rows.append(("python -m wizard --no-input --json", results["json"]))
+
+    with tempfile.TemporaryDirectory() as tmp:
+        kernels = start_kernels(args.kernels, tmp)
+        try:
+            seen = count_kernels()
+            results["kernels"] = measure(WIZARD, args.runs)
+            rows.append(
+                (f"wizard with {args.kernels} live kernels (found {seen})", results["kernels"])
+            )
+        finally:
+            stop(kernels)
+    sleepers = start_sleepers(args.procs)
+    try:
+        results["procs"] = measure(WIZARD, args.runs)
+        rows.append((f"wizard with {args.procs} extra processes", results["procs"]))
+    finally:
+        stop(sleepers)
+
+    print(
+        f"{'command':<52} {'median':>9} {'peak RSS':>10} {'vs psutil':>10} {'troubleshoot/x':>15}"
+    )
+    for name, r in rows:
+        ratio = r["seconds"] / base["seconds"]
+        speedup = f"{trouble['seconds'] / r['seconds']:.1f}x" if trouble else "n/a"
+        print(
+            f"{name:<52} {r['seconds'] * 1000:>7.0f}ms {r['peak_bytes'] / 2**20:>8.1f}Mi"
+            f" {ratio:>9.2f}x {speedup:>15}"
+        )
+    worst = max(results.values(), key=lambda r: r["seconds"])
+    biggest = max(r["peak_bytes"] for r in results.values())
+    print()
+    print(
+        f"worst wizard time / psutil baseline: "
+        f"{worst['seconds'] / base['seconds']:.2f} (target <= 2)"
+    )
+    print(f"largest wizard peak RSS: {biggest / 2**20:.1f} MiB (target < 20)")
+    if trouble:
+        print(
+            f"jupyter troubleshoot / wizard (as the machine is): "
+            f"{trouble['seconds'] / results['idle']['seconds']:.1f}x (target >= 5)"
+        )
+
+
+if __name__ == "__main__":
+    main()
