@@ -69,7 +69,7 @@ SIGNALS = [
         "cause": "stopped",
         "meaning": "Asked to stop: a shutdown or restart from the notebook, a halted or "
         "stopped project, a server shutting down.",
-        "next": "jupyter-halt",
+        "next": "jupyter-kernel-terminated",
     },
     {
         "anchor": "exit-code",
