@@ -19,3 +19,59 @@ def need(condition, why):
     if IN_CI:
         pytest.fail(f"required under CI=true: {why}")
     pytest.skip(why)
+
+
+# -- The site ------------------------------------------------------------------
+
+SITE_BUILD = [
+    sys.executable,
+    "-m",
+    "sphinx",
+    "-c",
+    str(ROOT),
+    "-n",
+    "-W",
+    "--keep-going",
+    "-b",
+    "html",
+    str(ROOT / "docs"),
+]
+
+
+@pytest.fixture(scope="session")
+def rootdir():
+    """sphinx.testing's test roots: tests/roots/test-NAME/."""
+    return ROOT / "tests" / "roots"
+
+
+@pytest.fixture(scope="session")
+def site_build(tmp_path_factory):
+    """The real site, built once per session exactly as tox and Read the Docs build it.
+
+    Returns the finished process (returncode, stdout, stderr) with ``outdir`` (the
+    HTML directory) added. The build's warnings are checked by test_site_build; the
+    other tests look at whatever it wrote (``--keep-going`` writes every page).
+    """
+    import subprocess
+
+    outdir = tmp_path_factory.mktemp("site") / "html"
+    proc = subprocess.run(
+        [*SITE_BUILD, str(outdir)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    proc.outdir = outdir
+    return proc
+
+
+@pytest.fixture(scope="session")
+def built_site(site_build):
+    """The HTML directory of the real site (Path)."""
+    if not (site_build.outdir / "index.html").is_file():
+        pytest.fail(
+            f"the site build wrote no index.html (exit {site_build.returncode}):\n"
+            f"{site_build.stderr[-4000:]}"
+        )
+    return site_build.outdir

@@ -1,0 +1,418 @@
+"""Sphinx extension for the kernel-died site: wizard box, wizard.pyz, single-source tables.
+
+What it adds:
+
+- a box "Kernel died? Run the wizard" at the top of every HTML page, whatever the theme;
+- ``wizard.pyz`` (a zipapp of the wizard package) in the root of the HTML output, so the
+  site has a stable download URL ``<site>/wizard.pyz``;
+- directives that render the wizard's own tables, so the pages cannot drift from the code:
+  ``wizard-signals`` (``signals.SIGNALS``), ``wizard-findings`` (``rules.RULES``),
+  ``wizard-checks`` (``rules.CHECKS``) and ``wizard-exit-codes`` (``exitcodes.ALL``);
+- a check that every label the wizard links to (``docs_map.LABELS``) exists on the page
+  named there, as a warning, so ``-W`` fails the build.
+
+The tables come from the package named by the ``wizard_site_package`` setting ("wizard").
+"""
+
+import html
+import importlib
+import io
+import os
+import re
+import zipfile
+from pathlib import Path
+
+from docutils import nodes
+from sphinx import addnodes
+from sphinx.util import logging
+from sphinx.util.docutils import SphinxDirective
+
+logger = logging.getLogger(__name__)
+
+HTML_BUILDERS = frozenset({"html", "dirhtml", "singlehtml"})
+PYZ_NAME = "wizard.pyz"
+BOX_ID = "wizard-box"
+BOX_TITLE = "Kernel died? Run the wizard"
+# Zip entries get this timestamp so the same sources give the same wizard.pyz.
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+# The opening tag of the main content area: furo <article role="main">, basic and
+# alabaster <div class="body" role="main">; <main> for themes that use the element.
+MAIN_OPENING = (
+    re.compile(r"<[a-z]+\b[^>]*\brole=\"main\"[^>]*>"),
+    re.compile(r"<main\b[^>]*>"),
+)
+
+
+def _module(config, name):
+    return importlib.import_module(f"{config.wizard_site_package}.{name}")
+
+
+# -- The box ------------------------------------------------------------------
+
+
+def box_html(pyz_href, wizard_href=None):
+    """The box's HTML; the hrefs are relative to the page it goes on."""
+    more = (
+        f'<p><a class="wizard-box-more" href="{html.escape(wizard_href)}">'
+        "What the wizard checks, and how to read its answer</a></p>"
+        if wizard_href
+        else ""
+    )
+    return (
+        f'<aside class="wizard-box" id="{BOX_ID}" aria-labelledby="{BOX_ID}-title">'
+        f'<p class="wizard-box-title" id="{BOX_ID}-title">{html.escape(BOX_TITLE)}</p>'
+        "<p>In a terminal on the machine where the kernel ran: "
+        '<code class="wizard-box-command">python -m wizard</code></p>'
+        f'<p>Nothing installed? Download <a class="wizard-box-download" '
+        f'href="{html.escape(pyz_href)}" download>{PYZ_NAME}</a> and run '
+        f"<code>python {PYZ_NAME}</code></p>"
+        f"{more}</aside>\n"
+    )
+
+
+def _wizard_docname(app):
+    try:
+        page = _module(app.config, "docs_map").LABELS["wizard"][0]
+    except (ImportError, KeyError):
+        page = "wizard"
+    return page if page in app.env.found_docs else None
+
+
+def on_html_page_context(app, pagename, templatename, context, doctree):
+    if app.builder.name not in HTML_BUILDERS:
+        return
+    pathto = context["pathto"]
+    docname = _wizard_docname(app)
+    more = pathto(docname) if docname and docname != pagename else None
+    box = box_html(pathto(PYZ_NAME, 1), more)
+    if "body" in context:
+        context["body"] = box + context["body"]
+    else:
+        # Pages made from templates alone (genindex, search, domain indices) have no
+        # body to prepend to, and the template blocks to hook into differ by theme.
+        # So the box goes into the written file once the build is done, right after the
+        # opening of the main content (see insert_box). These pages are written in the
+        # main process (the builder's finish tasks are serial), so this dict sees them.
+        app.builder.wizard_box_pending[pagename] = box
+
+
+def insert_box(page_html, box):
+    """Insert ``box`` at the start of the page's main content; None if there is none."""
+    for pattern in MAIN_OPENING:
+        match = pattern.search(page_html)
+        if match:
+            return page_html[: match.end()] + box + page_html[match.end() :]
+    return None
+
+
+def _insert_pending_boxes(app):
+    for pagename, box in sorted(app.builder.wizard_box_pending.items()):
+        path = Path(app.builder.get_outfilename(pagename))
+        page_html = path.read_text(encoding="utf-8")
+        if f'id="{BOX_ID}"' in page_html:
+            continue
+        new_html = insert_box(page_html, box)
+        if new_html is None:
+            logger.warning(
+                'wizard box: no main content element (role="main" or <main>) in %s; '
+                "the page has no box",
+                path,
+                type="wizard_site",
+                subtype="box",
+            )
+            continue
+        path.write_text(new_html, encoding="utf-8")
+    app.builder.wizard_box_pending.clear()
+
+
+# -- wizard.pyz ---------------------------------------------------------------
+
+
+def _package_files(pkgdir):
+    for path in sorted(pkgdir.rglob("*")):
+        rel = path.relative_to(pkgdir.parent)
+        if not path.is_file() or path.suffix in (".pyc", ".pyo"):
+            continue
+        if any(part == "__pycache__" or part.startswith(".") for part in rel.parts):
+            continue
+        yield rel.as_posix(), path
+
+
+def _zip_entry(name):
+    info = zipfile.ZipInfo(name, date_time=ZIP_EPOCH)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.external_attr = 0o100644 << 16
+    return info
+
+
+def build_pyz(pkgdir, dest, main):
+    """Write a zipapp of the package at ``pkgdir`` to ``dest``; ``main`` is "module:function".
+
+    Like ``zipapp.create_archive``, but deterministic: entries sorted, fixed
+    timestamps and modes. ``main`` must call ``sys.exit`` itself for the exit code to
+    reach the shell (the generated ``__main__`` drops its return value, as zipapp's does).
+    """
+    pkgdir, dest = Path(pkgdir), Path(dest)
+    module, function = main.split(":")
+    buf = io.BytesIO()
+    buf.write(b"#!/usr/bin/env python3\n")
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr(
+            _zip_entry("__main__.py"),
+            f"# -*- coding: utf-8 -*-\nimport {module}\n{module}.{function}()\n",
+        )
+        for name, path in _package_files(pkgdir):
+            zf.writestr(_zip_entry(name), path.read_bytes())
+    tmp = dest.with_name(dest.name + ".tmp")
+    tmp.write_bytes(buf.getvalue())
+    os.chmod(tmp, 0o755)
+    os.replace(tmp, dest)
+    return dest
+
+
+def _write_pyz(app):
+    package = importlib.import_module(app.config.wizard_site_package)
+    pkgdir = Path(package.__file__).resolve().parent
+    main = f"{app.config.wizard_site_package}.cli:main"
+    build_pyz(pkgdir, Path(app.outdir) / PYZ_NAME, main)
+    logger.info("wizard.pyz: %s from %s", Path(app.outdir) / PYZ_NAME, pkgdir)
+
+
+def on_builder_inited(app):
+    app.builder.wizard_box_pending = {}
+
+
+def on_build_finished(app, exception):
+    if exception is not None or app.builder.name not in HTML_BUILDERS:
+        return
+    _write_pyz(app)
+    _insert_pending_boxes(app)
+
+
+# -- Tables -------------------------------------------------------------------
+
+
+def _para(*children):
+    return nodes.paragraph("", "", *children)
+
+
+def _text(value):
+    return _para(nodes.Text(value))
+
+
+def _ref(env, label):
+    """A ``:ref:`label``` (the section title as text), checked like any other ref."""
+    xref = addnodes.pending_xref(
+        "",
+        nodes.inline(label, label),
+        refdomain="std",
+        reftype="ref",
+        reftarget=label,
+        refexplicit=False,
+        refwarn=True,
+        refdoc=env.docname,
+    )
+    return _para(xref)
+
+
+class _TableDirective(SphinxDirective):
+    has_content = False
+    module = ""
+
+    def load(self, name):
+        modname = f"{self.config.wizard_site_package}.{self.module}"
+        try:
+            mod = importlib.import_module(modname)
+        except ImportError as exc:
+            raise self.error(f"{self.name}: cannot import {modname}: {exc}") from exc
+        if getattr(mod, "__file__", None):
+            self.env.note_dependency(mod.__file__)
+        try:
+            return getattr(mod, name)
+        except AttributeError as exc:
+            raise self.error(f"{self.name}: {modname} has no {name}") from exc
+
+    def claim_id(self, node_id, node):
+        document = self.state.document
+        if node_id in document.ids:
+            raise self.error(f"{self.name}: id {node_id!r} is already used on this page")
+        node["ids"].append(node_id)
+        document.ids[node_id] = node
+
+    def note_label(self, name, node_id, title):
+        std = self.env.get_domain("std")
+        std.note_hyperlink_target(name, self.env.docname, node_id, title)
+
+    def table(self, headers, rows, kind):
+        """rows: (node_id or None, [cell paragraphs]); returns the table and its rows."""
+        table = nodes.table(classes=["wizard-table", f"wizard-{kind}", "colwidths-auto"])
+        tgroup = nodes.tgroup(cols=len(headers))
+        table += tgroup
+        for _ in headers:
+            tgroup += nodes.colspec(colwidth=1)
+        head = nodes.row()
+        for header in headers:
+            head += nodes.entry("", _text(header))
+        tgroup += nodes.thead("", head)
+        body = nodes.tbody()
+        tgroup += body
+        for node_id, cells in rows:
+            row = nodes.row()
+            if node_id:
+                self.claim_id(node_id, row)
+            for cell in cells:
+                row += nodes.entry("", cell)
+            body += row
+        return table
+
+
+class SignalsDirective(_TableDirective):
+    """``.. wizard-signals::``: how a kernel ended, one anchored and labelled row each."""
+
+    module = "signals"
+
+    def run(self):
+        rows = []
+        for sig in self.load("SIGNALS"):
+            is_signal = sig["number"] is not None
+            name = nodes.literal(sig["name"], sig["name"]) if is_signal else nodes.Text(sig["name"])
+            rows.append(
+                (
+                    sig["anchor"],
+                    [
+                        _para(name),
+                        _text(str(sig["number"]) if is_signal else "—"),
+                        _text(str(sig["status"]) if sig["status"] is not None else "—"),
+                        _text(sig["meaning"]),
+                        _ref(self.env, sig["next"]),
+                    ],
+                )
+            )
+            title = (
+                f"{sig['name']} (signal {sig['number']}, exit status {sig['status']})"
+                if is_signal
+                else sig["name"][:1].upper() + sig["name"][1:]
+            )
+            self.note_label(sig["anchor"], sig["anchor"], title)
+        headers = ["Signal", "Number", "Exit status in a shell", "What it most likely means"]
+        return [self.table([*headers, "Read next"], rows, "signals")]
+
+
+class FindingsDirective(_TableDirective):
+    """``.. wizard-findings::``: every finding the wizard can report (``rules.RULES``)."""
+
+    module = "rules"
+
+    def run(self):
+        rows = []
+        for rule in self.load("RULES"):
+            node_id = f"finding-{rule['id']}"
+            rows.append(
+                (
+                    node_id,
+                    [
+                        _para(nodes.literal(rule["id"], rule["id"])),
+                        _text(rule["severity"]),
+                        _text(rule["when"]),
+                        _ref(self.env, rule["doc_label"]),
+                    ],
+                )
+            )
+            self.note_label(node_id, node_id, f"Finding {rule['id']}")
+        return [self.table(["Finding", "Severity", "When", "Read"], rows, "findings")]
+
+
+class ChecksDirective(_TableDirective):
+    """``.. wizard-checks::``: what the wizard looks at (``rules.CHECKS``), a definition list."""
+
+    module = "rules"
+
+    def run(self):
+        rules = self.load("RULES")
+        dlist = nodes.definition_list(classes=["wizard-checks"])
+        for check in self.load("CHECKS"):
+            term = nodes.term("", check["title"] + " (", nodes.literal(check["id"], check["id"]))
+            term += nodes.Text(")")
+            self.claim_id(f"check-{check['id']}", term)
+            definition = nodes.definition("", _text(check["what"]))
+            found = [r["id"] for r in rules if r["check"] == check["id"]]
+            if found:
+                para = _text("Findings: ")
+                for i, finding in enumerate(found):
+                    if i:
+                        para += nodes.Text(", ")
+                    para += nodes.literal(finding, finding)
+                para += nodes.Text(".")
+                definition += para
+            dlist += nodes.definition_list_item("", term, definition)
+        return [dlist]
+
+
+class ExitCodesDirective(_TableDirective):
+    """``.. wizard-exit-codes::``: the wizard's exit codes (``exitcodes.ALL``)."""
+
+    module = "exitcodes"
+
+    def run(self):
+        rows = [
+            (f"wizard-exit-{code}", [_para(nodes.literal(str(code), str(code))), _text(meaning)])
+            for code, meaning in sorted(self.load("ALL").items())
+        ]
+        return [self.table(["Exit code", "Meaning"], rows, "exit-codes")]
+
+
+# -- Label consistency ----------------------------------------------------------
+
+
+def label_problems(labels, std_labels):
+    """Problems with the wizard's labels, one line each.
+
+    ``labels``: docs_map.LABELS (label -> (page, title)); ``std_labels``: the std
+    domain's labels (label -> (docname, node id, title)). The wizard builds
+    ``PAGE.html#LABEL``, so the label must be on that page with the label as its id.
+    """
+    problems = []
+    for label, (page, _title) in sorted(labels.items()):
+        docname, node_id, _section = std_labels.get(label, ("", "", ""))
+        if not docname:
+            problems.append(
+                f"label {label!r} (wizard/docs_map.py) is not defined; it belongs on page {page!r}"
+            )
+        elif docname != page:
+            problems.append(
+                f"label {label!r} is on page {docname!r}, but wizard/docs_map.py says {page!r}"
+            )
+        elif node_id != label:
+            problems.append(
+                f"label {label!r} on page {page!r} has the anchor {node_id!r}; the wizard "
+                f"links to #{label} (use lower case and hyphens)"
+            )
+    return problems
+
+
+def on_env_check_consistency(app, env):
+    try:
+        labels = _module(app.config, "docs_map").LABELS
+    except (ImportError, AttributeError) as exc:
+        logger.warning("wizard labels: cannot load docs_map.LABELS: %s", exc, type="wizard_site")
+        return
+    for problem in label_problems(labels, env.get_domain("std").labels):
+        logger.warning("wizard labels: %s", problem, type="wizard_site", subtype="labels")
+
+
+def setup(app):
+    app.add_config_value("wizard_site_package", "wizard", "env", types=frozenset({str}))
+    app.add_directive("wizard-signals", SignalsDirective)
+    app.add_directive("wizard-findings", FindingsDirective)
+    app.add_directive("wizard-checks", ChecksDirective)
+    app.add_directive("wizard-exit-codes", ExitCodesDirective)
+    app.connect("builder-inited", on_builder_inited)
+    app.connect("html-page-context", on_html_page_context)
+    app.connect("env-check-consistency", on_env_check_consistency)
+    app.connect("build-finished", on_build_finished)
+    return {
+        "version": "1",
+        "env_version": 1,
+        "parallel_read_safe": True,
+        "parallel_write_safe": True,
+    }

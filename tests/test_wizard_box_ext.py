@@ -1,0 +1,207 @@
+"""The wizard_site extension on its own, over tests/roots/test-wizard-box/.
+
+That root uses other themes than the real site (alabaster, basic) and a stand-in
+package ``boxdata`` for the wizard's tables, so these tests do not depend on the
+real pages or the real wizard.
+"""
+
+import posixpath
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+import wizard_site
+from sphinx.util.inventory import InventoryFile
+
+THEMES = ["alabaster", "basic"]
+
+
+def _sphinx(theme, srcdir=None):
+    """Each test builds in its own copy of the root, so no build sees another's output."""
+    return pytest.mark.sphinx(
+        "html",
+        testroot="wizard-box",
+        srcdir=srcdir or f"wizard-box-{theme}",
+        confoverrides={"html_theme": theme},
+    )
+
+
+@pytest.fixture(autouse=True)
+def _fresh_boxdata():
+    """Each build imports boxdata from its own copy of the root (its conf.py puts it first)."""
+    for name in [m for m in sys.modules if m == "boxdata" or m.startswith("boxdata.")]:
+        del sys.modules[name]
+
+
+def html_pages(outdir):
+    return sorted(
+        p for p in Path(outdir).rglob("*.html") if p.relative_to(outdir).parts[0][0] != "_"
+    )
+
+
+def box_of(page_html):
+    match = re.search(r'<aside class="wizard-box" id="wizard-box".*?</aside>', page_html, re.S)
+    return match.group(0) if match else None
+
+
+def inventory(outdir):
+    with open(Path(outdir) / "objects.inv", "rb") as f:
+        inv = InventoryFile.load(f, "", posixpath.join)
+    return {name: getattr(item, "uri", None) or item[2] for name, item in inv["std:label"].items()}
+
+
+@pytest.mark.parametrize(
+    "theme", [pytest.param(theme, marks=_sphinx(theme), id=theme) for theme in THEMES]
+)
+def test_every_page_gets_the_box_whatever_the_theme(app, theme):
+    app.build()
+    assert app.warning.getvalue() == ""
+    assert app.config.html_theme == theme
+    pages = {p.relative_to(app.outdir).as_posix(): p for p in html_pages(app.outdir)}
+    # genindex and search have no body: their box is put in after the build.
+    assert {"index.html", "wizard.html", "genindex.html", "search.html"} <= set(pages)
+    for name, path in pages.items():
+        page_html = path.read_text(encoding="utf-8")
+        assert page_html.count('id="wizard-box"') == 1, name
+        box = box_of(page_html)
+        assert "Kernel died? Run the wizard" in box
+        assert '<code class="wizard-box-command">python -m wizard</code>' in box
+        assert "python wizard.pyz" in box
+        href = re.search(r'class="wizard-box-download" href="([^"]+)"', box).group(1)
+        assert (path.parent / href).resolve() == (Path(app.outdir) / "wizard.pyz").resolve()
+        more = re.search(r'class="wizard-box-more" href="([^"]+)"', box)
+        if name == "wizard.html":
+            assert more is None  # no link from the wizard page to itself
+        else:
+            assert (path.parent / more.group(1)).resolve() == Path(app.outdir, "wizard.html")
+        # inside the main content, before anything else in it
+        main = re.search(r'role="main"[^>]*>\s*<aside class="wizard-box"', page_html)
+        assert main, f"{name}: the box is not at the start of the main content"
+
+
+@_sphinx("alabaster", srcdir="wizard-box-pyz")
+def test_wizard_pyz_is_written_and_runs(app, tmp_path):
+    cache = Path(app.srcdir) / "boxdata" / "__pycache__"
+    cache.mkdir(exist_ok=True)
+    (cache / "cli.cpython-311.pyc").write_bytes(b"not shipped")
+    (Path(app.srcdir) / "boxdata" / ".cli.py.swp").write_bytes(b"not shipped")
+    app.build()
+    pyz = Path(app.outdir) / "wizard.pyz"
+    assert pyz.read_bytes().startswith(b"#!/usr/bin/env python3\n")
+    with zipfile.ZipFile(pyz) as zf:
+        names = zf.namelist()
+        assert zf.read("__main__.py").decode().splitlines()[1:] == [
+            "import boxdata.cli",
+            "boxdata.cli.main()",
+        ]
+        assert {zi.date_time for zi in zf.infolist()} == {wizard_site.ZIP_EPOCH}
+    assert names == sorted(names[:1]) + sorted(names[1:])
+    assert "boxdata/cli.py" in names
+    assert not [n for n in names if "__pycache__" in n or n.endswith((".pyc", ".swp"))]
+
+    def run(*args):
+        return subprocess.run(
+            [sys.executable, str(pyz), *args], cwd=tmp_path, capture_output=True, text=True
+        )
+
+    ran = run("--exit", "3")
+    assert (ran.returncode, ran.stdout) == (3, "boxdata ran\n")
+    usage = run("--no-such-flag")
+    assert usage.returncode == 2
+    assert "unrecognized arguments: --no-such-flag" in usage.stderr
+
+
+def test_build_pyz_is_deterministic(tmp_path, rootdir):
+    pkg = tmp_path / "src" / "boxdata"
+    pkg.parent.mkdir()
+    import shutil
+
+    shutil.copytree(rootdir / "test-wizard-box" / "boxdata", pkg)
+    first = wizard_site.build_pyz(pkg, tmp_path / "a.pyz", "boxdata.cli:main").read_bytes()
+    for path in pkg.iterdir():
+        path.touch()
+    (pkg / "__pycache__").mkdir(exist_ok=True)
+    (pkg / "__pycache__" / "cli.cpython-311.pyc").write_bytes(b"junk")
+    second = wizard_site.build_pyz(pkg, tmp_path / "b.pyz", "boxdata.cli:main").read_bytes()
+    assert first == second
+    (pkg / "cli.py").write_text((pkg / "cli.py").read_text() + "\n# changed\n")
+    third = wizard_site.build_pyz(pkg, tmp_path / "c.pyz", "boxdata.cli:main").read_bytes()
+    assert third != first
+
+
+@_sphinx("alabaster")
+def test_tables_render_anchored_rows_and_labels(app):
+    app.build()
+    assert app.warning.getvalue() == ""
+    index = (Path(app.outdir) / "index.html").read_text(encoding="utf-8")
+    wizard = (Path(app.outdir) / "wizard.html").read_text(encoding="utf-8")
+
+    row = re.search(r'<tr[^>]*id="signal-sigkill"[^>]*>(.*?)</tr>', index, re.S).group(1)
+    cells = re.findall(r"<td>(.*?)</td>", row, re.S)
+    assert len(cells) == 5
+    assert "SIGKILL" in cells[0] and ">9<" in cells[1] and ">137<" in cells[2]
+    assert "OOM killer" in cells[3]
+    assert 'href="#box-memory"' in cells[4] and "Memory" in cells[4]
+    assert re.search(r'<tr[^>]*id="exit-code"', index)
+    for header in ("Signal", "Number", "Exit status in a shell", "What it most likely means"):
+        assert f"<p>{header}</p>" in index
+    # :ref:`signal-sigkill` in the prose resolves to the row
+    assert re.search(r'href="#signal-sigkill"><span class="std std-ref">SIGKILL', index)
+
+    for finding, label in [("killed-sigkill", "box-signals"), ("oom-kills-recorded", "box-memory")]:
+        row = re.search(rf'<tr[^>]*id="finding-{finding}"[^>]*>(.*?)</tr>', wizard, re.S)
+        assert row, finding
+        assert f"index.html#{label}" in row.group(1)
+    assert re.search(r'<dt id="check-memory">Memory \(<code', wizard)
+    assert re.search(r'<dt id="check-banner">', wizard)
+    for code in (0, 1, 2):
+        assert re.search(rf'<tr[^>]*id="wizard-exit-{code}"', wizard)
+
+    labels = inventory(app.outdir)
+    assert labels["signal-sigkill"] == "index.html#signal-sigkill"
+    assert labels["exit-code"] == "index.html#exit-code"
+    assert labels["finding-oom-kills-recorded"] == "wizard.html#finding-oom-kills-recorded"
+
+
+@_sphinx("alabaster", srcdir="wizard-box-labels")
+def test_a_missing_or_misplaced_label_is_a_warning(app, monkeypatch):
+    import boxdata.docs_map
+
+    monkeypatch.setitem(boxdata.docs_map.LABELS, "box-nowhere", ("index", "Nowhere"))
+    monkeypatch.setitem(boxdata.docs_map.LABELS, "box-memory", ("wizard", "Memory"))
+    app.build()
+    warnings = app.warning.getvalue()
+    assert "label 'box-nowhere' (wizard/docs_map.py) is not defined" in warnings
+    assert "label 'box-memory' is on page 'index', but wizard/docs_map.py says 'wizard'" in warnings
+    assert len(warnings.strip().splitlines()) == 2
+
+
+@_sphinx("basic", srcdir="wizard-box-nomain")
+def test_a_page_with_no_place_for_the_box_is_a_warning(app, monkeypatch):
+    monkeypatch.setattr(wizard_site, "MAIN_OPENING", ())
+    app.build()
+    warnings = app.warning.getvalue()
+    for page in ("genindex.html", "search.html"):
+        assert re.search(rf"wizard box: no main content element .*{page}", warnings), warnings
+
+
+def test_label_problems():
+    labels = {"a": ("one", "A"), "b": ("two", "B"), "c": ("one", "C"), "d_x": ("one", "D")}
+    std = {"a": ("one", "a", "A"), "b": ("one", "b", "B"), "d_x": ("one", "d-x", "D")}
+    assert wizard_site.label_problems(labels, std) == [
+        "label 'b' is on page 'one', but wizard/docs_map.py says 'two'",
+        "label 'c' (wizard/docs_map.py) is not defined; it belongs on page 'one'",
+        "label 'd_x' on page 'one' has the anchor 'd-x'; the wizard links to #d_x "
+        "(use lower case and hyphens)",
+    ]
+
+
+def test_insert_box():
+    box = '<aside id="wizard-box"></aside>'
+    page = '<body><div class="x"><div class="body" role="main">\n<h1>T</h1>'
+    assert wizard_site.insert_box(page, box) == page.replace('main">', 'main">' + box)
+    assert wizard_site.insert_box("<body><main id=m><p>x", box) == f"<body><main id=m>{box}<p>x"
+    assert wizard_site.insert_box("<body><p>no main content</p></body>", box) is None
