@@ -165,6 +165,7 @@ def test_kmsg_fixture_file(tmp_path):
             "rss_bytes": (101888 + 4608 + 512) * 1024,
             "total_vm_bytes": 323784 * 1024,
             "cgroup_oom": True,
+            "memcg": "/a/b",
         },
         {
             "time": pytest.approx(1_700_000_009.0),
@@ -173,6 +174,7 @@ def test_kmsg_fixture_file(tmp_path):
             "rss_bytes": 7000000 * 1024,
             "total_vm_bytes": 9000000 * 1024,
             "cgroup_oom": False,
+            "memcg": None,
         },
     ]
 
@@ -268,3 +270,16 @@ def test_real_dmesg():
     # the same log as /dev/kmsg: what it held a moment ago is in dmesg's output
     assert kmsg[-1][1].strip() in {m.strip() for _, m in entries}
     assert all(secs is not None for secs, _ in entries)
+
+
+def test_kills_are_tied_to_the_victims_cgroup(tmp_path):
+    """Only kills inside our cgroup's subtree are ours: the kernel log is the whole host's."""
+    from wizard.probes import memory
+
+    root = build(tmp_path, {"/dev/kmsg": KMSG, "/proc/stat": "btime 1700000000\n"})
+    found, _ = kernlog.oom_log(root)
+    mine = {"path": "/a", "limit_path": "/a", "limit_bytes": 1 << 30}
+    other = {"path": "/z", "limit_path": "/z", "limit_bytes": 1 << 30}
+    assert [k["pid"] for k in memory._ours(found, mine)] == [2230, 4321]
+    assert [k["pid"] for k in memory._ours(found, other)] == [4321]  # memcg unknown: kept
+    assert memory._ours(found, None) == found

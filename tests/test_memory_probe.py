@@ -257,6 +257,7 @@ def test_v1_limit_and_oom_control(tmp_path):
             "rss_bytes": 101888 * 1024,
             "total_vm_bytes": 323784 * 1024,
             "cgroup_oom": True,
+            "memcg": None,
         }
     ]
     assert out["cgroup"] == {

@@ -153,7 +153,10 @@ def kills(entries, btime=None, keep=KEEP):
     """
     found = []
     context = None  # True: a cgroup OOM is being reported; False: a host-wide one
+    memcg = None  # the victim's cgroup, from the "oom-kill:...task_memcg=" line before it
     for secs, msg in entries:
+        if msg.startswith("oom-kill:") and "task_memcg=" in msg:
+            memcg = msg.split("task_memcg=", 1)[1].split(",", 1)[0] or None
         if _KILLED not in msg:
             if "emory" not in msg and "constraint=" not in msg and "limit of" not in msg:
                 continue  # most lines: nothing to do with memory
@@ -169,7 +172,8 @@ def kills(entries, btime=None, keep=KEEP):
             continue
         if kill["cgroup_oom"] is None:
             kill["cgroup_oom"] = bool(context)
-        context = None
+        kill["memcg"] = memcg
+        context = memcg = None
         when = None if secs is None or btime is None else btime + secs
         found.append({"time": when, **kill})
         if len(found) > 4 * keep:

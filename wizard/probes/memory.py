@@ -456,6 +456,27 @@ def _is_linux(root):
     return not root.real and root.exists("/proc")  # a Linux fixture tree on another system
 
 
+def _ours(kills, cgroup):
+    """The kills inside our cgroup's subtree (the kernel log is the whole host's).
+
+    The scope is the cgroup whose limit applies, else our own cgroup. A kill whose
+    cgroup the log does not name is kept: it may be ours.
+    """
+    if not cgroup:
+        return kills
+    scope = (cgroup.get("limit_path") or cgroup.get("path") or "/").split(" ", 1)[0]
+    if cgroup.get("limit_bytes") is None:
+        scope = cgroup.get("path") or "/"
+    scope = scope.rstrip("/")
+    if not scope:
+        return kills
+    return [
+        k
+        for k in kills
+        if not k.get("memcg") or k["memcg"] == scope or k["memcg"].startswith(scope + "/")
+    ]
+
+
 def probe(root, oom_log=True):
     """Memory limit, usage, swap, pressure, pids and recent OOM kills (see the module doc).
 
@@ -569,7 +590,8 @@ def probe(root, oom_log=True):
 
     # Kernel log
     if oom_log:
-        out["oom_log"], out["oom_log_status"] = kernlog.oom_log(root)
+        log, out["oom_log_status"] = kernlog.oom_log(root)
+        out["oom_log"] = _ours(log, out["cgroup"])
     else:
         out["oom_log_status"] = "unreadable: not read"
     return out
