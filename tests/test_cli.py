@@ -157,7 +157,7 @@ def test_oom_kills_and_full_memory_are_problems(system, tmp_path):
     assert "no-memory-evidence" not in ids
     code, text, _ = run_cli(["--no-input"], env)
     assert "Out-of-memory kills: 3 kill(s) in this cgroup" in text
-    assert "1.9 GiB of 2.0 GiB used (98%)" in text
+    assert "1.9 GiB of 2.0 GiB used (97%)" in text
     assert "2 problem(s), 0 warning(s) found." in text.splitlines()[-1]
 
 
@@ -247,7 +247,7 @@ def test_interactive_walks_through_the_questions(system):
 
 def test_interactive_intentional_restart_means_nothing_is_wrong(system):
     _, env = system
-    code, out, _ = run_cli([], env, stdin_text="6\ny\n", tty=True)
+    code, out, _ = run_cli([], env, stdin_text="7\ny\n", tty=True)
     assert "nothing is wrong" in out
     assert code == exitcodes.OK
 

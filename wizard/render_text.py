@@ -266,7 +266,10 @@ def _details(check_id, facts):
         )
         if cg:
             where = f"cgroup v{cg.get('version')} {cg.get('path')}"
-            yield f"{where}: limit set at {cg.get('limit_path')}"
+            if cg.get("limit_bytes") is None:
+                yield f"{where}: no memory limit set on it or its ancestors"
+            else:
+                yield f"{where}: limit {fmt.size(cg['limit_bytes'])} set at {cg.get('limit_path')}"
         if mem.get("peak_bytes"):
             yield f"peak: {fmt.size(mem['peak_bytes'])}"
         psi = mem.get("pressure")

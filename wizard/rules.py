@@ -150,7 +150,7 @@ def oom_kills(facts):
     return {
         "message": message,
         "hint": hint,
-        "commands": _halt_commands(_kernels(facts)[1:]) or ["python -m wizard -v"],
+        "commands": _halt_commands(_kernels(facts)[1:]),
         "evidence": evidence,
     }
 
