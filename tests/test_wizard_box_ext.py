@@ -157,6 +157,8 @@ def test_tables_render_anchored_rows_and_labels(app):
         assert f"index.html#{label}" in row.group(1)
     assert re.search(r'<dt id="check-memory">Memory \(<code', wizard)
     assert re.search(r'<dt id="check-banner">', wizard)
+    # an option in the prose is code, not "–banner" from smart quotes
+    assert re.search(r"given with <code[^>]*><span[^>]*>--banner</span></code>\.", wizard)
     for code in (0, 1, 2):
         assert re.search(rf'<tr[^>]*id="wizard-exit-{code}"', wizard)
 

@@ -196,8 +196,19 @@ def _para(*children):
     return nodes.paragraph("", "", *children)
 
 
+# Command-line options in the tables' prose ("with --deep"): shown as code, which also
+# keeps smart quotes from turning "--" into a dash.
+OPTION = re.compile(r"(?<![\w-])(--?[a-z][\w-]*)")
+
+
 def _text(value):
-    return _para(nodes.Text(value))
+    para = _para()
+    for i, part in enumerate(OPTION.split(value)):
+        if i % 2:
+            para += nodes.literal(part, part)
+        elif part:
+            para += nodes.Text(part)
+    return para
 
 
 def _ref(env, label):

@@ -1,5 +1,9 @@
 CHECKS = [
-    {"id": "banner", "title": "What the message said", "what": "The banner's wording."},
+    {
+        "id": "banner",
+        "title": "What the message said",
+        "what": "The banner's wording, asked or given with --banner.",
+    },
     {"id": "memory", "title": "Memory", "what": "The memory limit that applies."},
 ]
 
