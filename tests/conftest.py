@@ -75,3 +75,8 @@ def built_site(site_build):
             f"{site_build.stderr[-4000:]}"
         )
     return site_build.outdir
+
+
+# -- A real Jupyter server (tests/jupyter_fixtures.py) ---------------------------
+
+from jupyter_fixtures import jupyter_server, jupyter_server_factory  # noqa: E402, F401
