@@ -63,10 +63,16 @@ def build_parser():
         epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="show the evidence")
-    parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument(
-        "--no-input", action="store_true", help="never ask questions (implied without a terminal)"
+        "-v", "--verbose", action="store_true", help="show the evidence under each check"
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print the report as JSON; asks no questions"
+    )
+    parser.add_argument(
+        "--no-input",
+        action="store_true",
+        help="never ask questions (the default without a terminal)",
     )
     parser.add_argument(
         "--banner",
@@ -74,7 +80,9 @@ def build_parser():
         help='what the message said, e.g. "Kernel last terminated by signal SIGSEGV."',
     )
     parser.add_argument(
-        "--deep", action="store_true", help="also try to start each kernelspec's interpreter"
+        "--deep",
+        action="store_true",
+        help="also start each kernelspec's interpreter to see that it runs",
     )
     parser.add_argument(
         "--docs-url",

@@ -7,7 +7,8 @@ What it adds:
   site has a stable download URL ``<site>/wizard.pyz``;
 - directives that render the wizard's own tables, so the pages cannot drift from the code:
   ``wizard-signals`` (``signals.SIGNALS``), ``wizard-findings`` (``rules.RULES``),
-  ``wizard-checks`` (``rules.CHECKS``) and ``wizard-exit-codes`` (``exitcodes.ALL``);
+  ``wizard-checks`` (``rules.CHECKS``), ``wizard-exit-codes`` (``exitcodes.ALL``) and
+  ``wizard-options`` (each command's own argument parser);
 - a check that every label the wizard links to (``docs_map.LABELS``) exists on the page
   named there, as a warning, so ``-W`` fails the build.
 
@@ -372,6 +373,46 @@ class ExitCodesDirective(_TableDirective):
         return [self.table(["Exit code", "Meaning"], rows, "exit-codes")]
 
 
+class OptionsDirective(_TableDirective):
+    """``.. wizard-options:: [COMMAND]``: a command's options, read from its own parser.
+
+    Without an argument, the main command (``cli.build_parser``); with one, the
+    sub-command's module named in ``cli.COMMANDS`` (its ``build_parser``).
+    """
+
+    module = "cli"
+    optional_arguments = 1
+
+    def run(self):
+        command = self.arguments[0] if self.arguments else None
+        if command is None:
+            parser = self.load("build_parser")()
+        else:
+            commands = self.load("COMMANDS")
+            if command not in commands:
+                raise self.error(f"{self.name}: no command {command!r} in cli.COMMANDS")
+            mod = importlib.import_module(commands[command][0])
+            self.env.note_dependency(mod.__file__)
+            parser = mod.build_parser()
+        rows = []
+        for action in parser._actions:  # argparse keeps no public list of its options
+            if action.help == "==SUPPRESS==":
+                continue
+            if action.option_strings:
+                metavar = ""
+                if action.nargs != 0:
+                    metavar = " " + (action.metavar or action.dest.upper())
+                shown = ", ".join(f"{o}{metavar}" for o in action.option_strings)
+            else:
+                shown = action.metavar or action.dest.upper()
+                if action.nargs in ("*", "+"):
+                    shown += " ..."
+            cell = _para(nodes.literal(shown, shown))
+            rows.append((None, [cell, _text(action.help or "")]))
+        kind = f"options-{command or 'main'}"
+        return [self.table(["Option", "What it does"], rows, kind)]
+
+
 # -- Label consistency ----------------------------------------------------------
 
 
@@ -417,6 +458,7 @@ def setup(app):
     app.add_directive("wizard-findings", FindingsDirective)
     app.add_directive("wizard-checks", ChecksDirective)
     app.add_directive("wizard-exit-codes", ExitCodesDirective)
+    app.add_directive("wizard-options", OptionsDirective)
     app.connect("builder-inited", on_builder_inited)
     app.connect("html-page-context", on_html_page_context)
     app.connect("env-check-consistency", on_env_check_consistency)
