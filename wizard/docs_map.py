@@ -35,6 +35,7 @@ LABELS = {
     "kernel-cannot-start": ("plain-jupyter-server", "A kernel that cannot start"),
     "kernel-signals": ("kernel-signals", "What the message says"),
     "wizard": ("wizard", "The troubleshooting wizard"),
+    "wizard-run": ("wizard", "Run a notebook outside Jupyter"),
     "wizard-checks": ("wizard", "What the wizard checks"),
     "wizard-json": ("wizard", "JSON output"),
     "wizard-exit-codes": ("wizard", "Exit codes"),
