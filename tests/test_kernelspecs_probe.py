@@ -180,7 +180,7 @@ def test_deep(dirs, tmp_path):
     assert deep["py"] == {"ok": True, "detail": "import ipykernel: works"}
     assert deep["pybroken"]["ok"] is False
     assert "No module named 'no_such_module_xyz'" in deep["pybroken"]["detail"]
-    assert deep["pyodd"] == {"ok": False, "detail": "not checked: odd module name 'os;print(1)'"}
+    assert deep["pyodd"] == {"ok": None, "detail": "not checked: odd module name 'os;print(1)'"}
     assert deep["r"] == {"ok": True, "detail": "R --version: works (R version 4.3.1 (fake))"}
     assert deep["crash"] == {"ok": False, "detail": "crash --version failed (exit 3): boom"}
     assert deep["hang"] == {"ok": False, "detail": "hang --version: no answer within 3 s"}

@@ -291,7 +291,7 @@ def _spec_problem(spec):
 
 def kernelspec_broken(facts):
     specs = (facts.get("kernelspecs") or {}).get("kernelspecs") or []
-    bad = [s for s in specs if not s.get("ok") or (s.get("deep") and not s["deep"].get("ok"))]
+    bad = [s for s in specs if not s.get("ok") or (s.get("deep") or {}).get("ok") is False]
     if not bad:
         return None
     first = bad[0]

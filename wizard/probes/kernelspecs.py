@@ -208,8 +208,8 @@ def _deep(root, specs, timeout):
             continue
         exe = spec["argv0_path"]
         cmd, what = _check_command(spec, argv, root.path(exe))
-        if cmd is None:
-            spec["deep"] = {"ok": False, "detail": what}
+        if cmd is None:  # unknown, not broken: None keeps it out of the findings
+            spec["deep"] = {"ok": None, "detail": what}
             continue
         try:
             p = subprocess.Popen(
