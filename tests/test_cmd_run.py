@@ -8,6 +8,7 @@ import ast
 import importlib.util
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -486,3 +487,14 @@ def test_faulthandler_reports_are_parsed():
     ]
     assert fault["extension_modules"] == ["numpy.core._multiarray_umath", "_ctypes"]
     assert fault["threads"] == 2
+
+
+def test_the_wizard_page_lists_the_run_exit_codes():
+    from wizard import cmd_run, docs_map
+
+    page, _ = docs_map.LABELS["wizard-run"]
+    text = (REPO / "docs" / f"{page}.rst").read_text()
+    section = text.split(".. _wizard-run:", 1)[1].split("\n.. _", 1)[0]
+    assert ".. wizard-options:: run" in section
+    shown = {int(n) for n in re.findall(r"^   \* - (\d+)$", section, re.M)}
+    assert shown == set(cmd_run.EXIT_CODES)

@@ -32,15 +32,19 @@ exception, or a crash (a signal such as SIGKILL or SIGSEGV); the peak memory
 against the limit; and whether memory or a library bug is to blame. The
 notebook is only read, never changed."""
 
-EPILOG = """\
-Cells are numbered from the top of the notebook, starting at 1; Markdown cells
-count too, so the numbers match what you see when you scroll.
+# This command's exit codes (values from wizard.exitcodes), for --help and the docs.
+EXIT_CODES = {
+    exitcodes.OK: "the code ran through",
+    exitcodes.PROBLEM: "it failed: an exception, a signal, a timeout, or out of memory",
+    exitcodes.USAGE: "usage or input error (missing file, not a notebook, broken JSON)",
+    exitcodes.INTERRUPTED: "interrupted (Ctrl-C); the code and all it started were stopped",
+}
 
-exit codes:
-  0    the code ran through
-  1    it failed: an exception, a signal, a timeout, or out of memory
-  2    usage or input error (missing file, not a notebook, broken JSON)
-  130  interrupted (Ctrl-C); the code and all it started were stopped"""
+EPILOG = (
+    "Cells are numbered from the top of the notebook, starting at 1; Markdown cells\n"
+    "count too, so the numbers match what you see when you scroll.\n\nexit codes:\n"
+    + "\n".join(f"  {code:<4} {text}" for code, text in EXIT_CODES.items())
+)
 
 
 class InputError(Exception):
