@@ -403,9 +403,11 @@ def execute(plan, sink, root=None):
             if limit:
                 result["limit_mode"] = ADDRESS_SPACE
                 result["limit_note"] = f"no child cgroup ({reason}); an address-space limit"
-        _run(plan, sink, result, runner, spec_file, fault_file, token, cg)
+        _run(plan, sink, result, runner, spec_file, token, cg)
         try:
             result["fault"] = parse_fault(_read(fault_file))
+        except FileNotFoundError:
+            pass  # the child never got as far as enabling faulthandler
         except OSError as exc:
             errors.append(f"faulthandler's report could not be read: {exc.strerror}")
         _line_from_fault(result)
@@ -430,6 +432,11 @@ def _line_from_fault(result):
 
 
 def _preexec(cg, limit):
+    """What the child does between fork and exec; None when nothing (then Popen may use
+    vfork, and wait4's ru_maxrss does not count the fork's copy of this process)."""
+    if cg is None and not limit:
+        return None
+
     def setup():
         if cg is not None:
             _write(os.path.join(cg["path"], "cgroup.procs"), str(os.getpid()))
@@ -441,7 +448,7 @@ def _preexec(cg, limit):
     return setup
 
 
-def _run(plan, sink, result, runner, spec_file, fault_file, token, cg):
+def _run(plan, sink, result, runner, spec_file, token, cg):
     import select
     import signal
     import subprocess
@@ -457,35 +464,6 @@ def _run(plan, sink, result, runner, spec_file, fault_file, token, cg):
     timeout = plan.get("timeout")
     drain_until = None
     next_sample = 0.0
-    old_term = _trap_sigterm(signal)
-    started = time.monotonic()
-    try:
-        proc = subprocess.Popen(
-            [plan["python"], "-u", runner, spec_file],
-            cwd=plan["cwd"],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=_preexec(cg, plan.get("memory_limit")),  # before exec: into the cgroup
-            close_fds=True,
-        )
-    except (OSError, subprocess.SubprocessError) as exc:
-        _restore_sigterm(signal, old_term)
-        result["outcome"] = "not-started"
-        result["start_error"] = getattr(exc, "strerror", None) or str(exc)
-        return
-    except BaseException:
-        _restore_sigterm(signal, old_term)
-        raise
-    result["pid"] = proc.pid
-    try:
-        fd = proc.stdout.fileno()
-        sampler = Sampler(proc.pid, cg)
-    except BaseException:
-        _kill_and_reap(proc, old_term, signal)
-        raise
 
     def handle(kind, item):
         nonlocal running
@@ -533,7 +511,32 @@ def _run(plan, sink, result, runner, spec_file, fault_file, token, cg):
             stop.update(stage=3, at=now)
             signal_group(signal.SIGKILL)
 
+    old_term = _trap_sigterm(signal)
+    started = time.monotonic()
     try:
+        proc = subprocess.Popen(
+            [plan["python"], "-u", runner, spec_file],
+            cwd=plan["cwd"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_preexec(cg, plan.get("memory_limit")),  # before exec: into the cgroup
+            close_fds=True,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        _restore_sigterm(signal, old_term)
+        result["outcome"] = "not-started"
+        result["start_error"] = getattr(exc, "strerror", None) or str(exc)
+        return
+    except BaseException:
+        _restore_sigterm(signal, old_term)
+        raise
+    try:
+        result["pid"] = proc.pid
+        fd = proc.stdout.fileno()
+        sampler = Sampler(proc.pid, cg)
         while True:
             try:
                 now = time.monotonic()
@@ -601,16 +604,6 @@ def _run(plan, sink, result, runner, spec_file, fault_file, token, cg):
         result["duration_seconds"] = round(time.monotonic() - started, 3)
     result["stopped_by"] = stop["reason"]
     _outcome(result, seen, running)
-
-
-def _kill_and_reap(proc, old_term, signal):
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except OSError:
-        pass  # gone already
-    os.waitpid(proc.pid, 0)
-    proc.returncode = -signal.SIGKILL
-    _restore_sigterm(signal, old_term)
 
 
 def _close_cell(result, n, status, seconds):
