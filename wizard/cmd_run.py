@@ -303,7 +303,6 @@ def make_plan(args, environ):
         "python": python,
         "python_source": why,
         "cells": [{"n": c["n"], "source": c["source"]} for c in code],
-        "cell_count": len(nb["cells"]),
         "selected": args.cells,
         "timeout": timeout,
         "memory_limit": memory_limit,
@@ -324,6 +323,8 @@ class LiveSink:
         self.at_line_start = True
 
     def output(self, text):
+        if not text:  # a character split across reads: nothing to show yet
+            return
         self.p.out.write(text)
         self.p.out.flush()
         self.at_line_start = text.endswith("\n")
