@@ -1,0 +1,159 @@
+"""What the recorder costs: CPU and peak RSS of ``python -m wizard watch`` with K kernels.
+
+    python benchmarks/bench_watch.py [--kernels 20] [--seconds 45] [--interval 2] [--json]
+
+Starts K real kernels (``python -m ipykernel_launcher -f <tmp>/kernel-N.json``, each
+with a notebook name in ``JPY_SESSION_NAME``, as a server starts them), lets them
+settle, then runs the recorder for the given time with a fresh database. Its CPU
+time (user + system) and peak RSS come from ``wait4`` when it exits; one kernel is
+killed halfway so that a death is recorded too. Targets: at most 1% of one core
+and 25 MiB peak RSS with 20 kernels.
+"""
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+PY = sys.executable
+CPU_TARGET = 0.01  # share of one core
+RSS_TARGET = 25 << 20
+
+
+def start_kernels(n, tmp):
+    procs = []
+    for i in range(n):
+        conn = Path(tmp) / f"kernel-bench{i:04d}.json"
+        env = dict(os.environ, JPY_SESSION_NAME=f"{tmp}/bench-{i}.ipynb")
+        procs.append(
+            subprocess.Popen(
+                [PY, "-m", "ipykernel_launcher", "-f", str(conn)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env=env,
+            )
+        )
+    deadline = time.time() + 120
+    files = [Path(tmp) / f"kernel-bench{i:04d}.json" for i in range(n)]
+    while time.time() < deadline and not all(f.exists() for f in files):
+        time.sleep(0.2)
+    time.sleep(3)  # the kernels finish importing: their start-up is not the recorder's cost
+    return procs
+
+
+def watch_command():
+    """``python -m wizard watch``; the module's own entry while the CLI does not list it."""
+    sys.path.insert(0, str(REPO))
+    from wizard import cli
+
+    if "watch" in cli.COMMANDS:
+        return [PY, "-m", "wizard", "watch"]
+    entry = (
+        "import sys; from wizard import context, watch; "
+        "sys.exit(watch.main(sys.argv[1:], context.Context()))"
+    )
+    return [PY, "-c", entry]
+
+
+def run_recorder(db, seconds, interval, victim):
+    env = dict(os.environ, PYTHONPATH=str(REPO), WIZARD_DB=str(db))
+    cmd = [*watch_command(), "--interval", str(interval), "--duration", f"{seconds}s"]
+    start = time.monotonic()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    if victim is not None:
+        time.sleep(seconds / 2)
+        victim.send_signal(signal.SIGKILL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.monotonic() - start
+    output = proc.stdout.read().decode(errors="replace")
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return {
+        "wall_seconds": wall,
+        "cpu_seconds": usage.ru_utime + usage.ru_stime,
+        "peak_rss_bytes": usage.ru_maxrss * 1024,  # KiB on Linux
+        "exit_code": proc.returncode,
+        "output": output,
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--kernels", type=int, default=20)
+    ap.add_argument("--seconds", type=float, default=45.0)
+    ap.add_argument("--interval", type=float, default=2.0)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="bench-watch-") as tmp:
+        kernels = start_kernels(args.kernels, tmp)
+        try:
+            victim = kernels[-1] if kernels else None
+            result = run_recorder(
+                Path(tmp) / "history.sqlite3", args.seconds, args.interval, victim
+            )
+            db = Path(tmp) / "history.sqlite3"
+            result["db_bytes"] = sum(
+                p.stat().st_size for p in db.parent.glob(db.name + "*") if p.is_file()
+            )
+        finally:
+            for k in kernels:
+                if k.poll() is None:
+                    k.send_signal(signal.SIGTERM)
+            for k in kernels:
+                try:
+                    k.wait(10)
+                except subprocess.TimeoutExpired:
+                    k.kill()
+                    k.wait()
+
+    samples = max(int(result["wall_seconds"] / args.interval), 1)
+    cpu_share = result["cpu_seconds"] / result["wall_seconds"]
+    report = {
+        "kernels": args.kernels,
+        "interval_seconds": args.interval,
+        "wall_seconds": round(result["wall_seconds"], 2),
+        "cpu_seconds": round(result["cpu_seconds"], 3),
+        "cpu_share_of_one_core": round(cpu_share, 5),
+        "cpu_target": CPU_TARGET,
+        "cpu_ms_per_sample": round(1000 * result["cpu_seconds"] / samples, 2),
+        "peak_rss_bytes": result["peak_rss_bytes"],
+        "rss_target_bytes": RSS_TARGET,
+        "db_bytes": result["db_bytes"],
+        "death_recorded": "died at" in result["output"],
+        "exit_code": result["exit_code"],
+        "ok": cpu_share <= CPU_TARGET and result["peak_rss_bytes"] <= RSS_TARGET,
+    }
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        mib = 1 << 20
+        print(
+            f"recorder with {args.kernels} kernels, every {args.interval:g} s, "
+            f"for {report['wall_seconds']:.1f} s"
+        )
+        print(
+            f"  CPU : {100 * cpu_share:.2f}% of one core "
+            f"(target {100 * CPU_TARGET:.0f}%: {cpu_share / CPU_TARGET:.2f}x the budget); "
+            f"{report['cpu_ms_per_sample']} ms per sample"
+        )
+        print(
+            f"  RSS : {result['peak_rss_bytes'] / mib:.1f} MiB peak "
+            f"(target {RSS_TARGET / mib:.0f} MiB: "
+            f"{result['peak_rss_bytes'] / RSS_TARGET:.2f}x the budget)"
+        )
+        print(
+            f"  DB  : {result['db_bytes'] / 1024:.0f} KiB; death recorded: "
+            f"{'yes' if report['death_recorded'] else 'NO'}"
+        )
+        print("  " + ("within budget" if report["ok"] else "OVER BUDGET"))
+    return 0 if report["ok"] and report["death_recorded"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

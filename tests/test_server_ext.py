@@ -1,0 +1,108 @@
+"""The server extension ``wizard.server_ext``, for real: inside a Jupyter server in a small
+cgroup it records the exact ending of each kernel (SIGSEGV from the returncode), a
+shutdown through the API as a shutdown, and an OOM kill as such; beside a running
+``watch`` it only adds the exit statuses to the same rows.
+"""
+
+import time
+
+import pytest
+from test_watch import (
+    HOG,
+    LIMIT,
+    SEGFAULT,
+    Scene,
+    start_watch,
+    stop,
+    wait_for_deaths,
+    wait_for_lock,
+)
+
+from wizard import history
+
+# The line the docs give, as the server's command line takes it.
+ENABLE = '--ServerApp.jpserver_extensions={"wizard.server_ext": True}'
+CONFIG_LINE = 'c.ServerApp.jpserver_extensions = {"wizard.server_ext": True}\n'
+
+
+def test_extension_points():
+    from wizard import server_ext
+
+    assert server_ext._jupyter_server_extension_points() == [{"module": "wizard.server_ext"}]
+
+
+@pytest.mark.server
+@pytest.mark.oom
+def test_extension_records_exact_endings(tmp_path):
+    db = tmp_path / "history.sqlite3"
+    env = {"WIZARD_DB": str(db), "WIZARD_WATCH_INTERVAL": "0.5"}
+    with Scene(tmp_path, extra_args=[ENABLE], env=env) as scene:
+        status = history.recorder_status(str(db))
+        assert status["running"] and status["pid"] == scene.server.pid  # it samples too
+        assert status["where"] == "inside a Jupyter server (wizard.server_ext)"
+        ks = scene.open("crash.ipynb", "done.ipynb", "big.ipynb")
+        pids = {name: k["pid"] for name, k in ks.items()}
+        time.sleep(1.2)
+        scene.fire("crash.ipynb", SEGFAULT)
+        scene.fire("big.ipynb", HOG)
+        scene.server.delete_kernel(ks["done.ipynb"]["id"])
+        got = wait_for_deaths(
+            db,
+            {
+                pids["crash.ipynb"]: lambda d: d["exact"],
+                pids["done.ipynb"]: lambda d: d["exact"],
+                pids["big.ipynb"]: lambda d: d["exact"] and d["cause"] == "oom-kill",
+            },
+        )
+        log = scene.server.log()
+
+    crash = got[pids["crash.ipynb"]]
+    assert (crash["cause"], crash["signal"]) == ("signal", "SIGSEGV"), crash
+    assert crash["detail"] == "exit status from the server"
+    assert crash["notebook"].endswith("/crash.ipynb")
+    assert crash["kernel_id"] == ks["crash.ipynb"]["id"]
+    assert history.describe(crash).endswith("; killed by SIGSEGV")
+
+    done = got[pids["done.ipynb"]]
+    assert done["cause"] == "shutdown", done
+    assert done["notebook"].endswith("/done.ipynb")
+
+    big = got[pids["big.ipynb"]]
+    assert (big["cause"], big["signal"]) == ("oom-kill", "SIGKILL"), big
+    assert big["limit_bytes"] == LIMIT
+    assert big["rss_bytes"] > 150 << 20
+    assert len(big["samples"]) >= 2  # sampled inside the server
+
+    assert "wizard.server_ext: recording kernel deaths into" in log
+    assert "Traceback" not in log
+
+
+@pytest.mark.server
+def test_extension_beside_a_running_watch_adds_exit_statuses(tmp_path):
+    """Enabled from a config file; a `watch` holds the database: the extension does not
+    sample, and its exact status lands in the row the watch made."""
+    db = tmp_path / "history.sqlite3"
+    config = tmp_path / "server" / "config"
+    config.mkdir(parents=True)
+    (config / "jupyter_server_config.py").write_text(CONFIG_LINE)
+    env = {"WIZARD_DB": str(db), "WIZARD_WATCH_INTERVAL": "0.5"}
+    scene = Scene(tmp_path, env=env)
+    watch = start_watch(db, "--interval", "0.5", env=scene.server.env)
+    try:
+        wait_for_lock(db, watch)
+        with scene:
+            ks = scene.open("crash.ipynb")
+            pid = ks["crash.ipynb"]["pid"]
+            time.sleep(1.2)
+            scene.fire("crash.ipynb", SEGFAULT)
+            got = wait_for_deaths(db, {pid: lambda d: d["exact"] and "watch" in d["recorded_by"]})
+            status = history.recorder_status(str(db))
+            log = scene.server.log()
+    finally:
+        stop(watch)
+    assert status["pid"] == watch.pid  # the watch kept sampling
+    d = got[pid]
+    assert (d["cause"], d["signal"]) == ("signal", "SIGSEGV")
+    assert d["recorded_by"] == "server,watch"
+    assert d["notebook"].endswith("/crash.ipynb") and d["samples"]
+    assert "wizard.server_ext: recording kernel deaths into" in log

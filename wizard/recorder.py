@@ -1,0 +1,866 @@
+"""The kernel-death recorder: samples kernels and their cgroups, notices deaths, stores both.
+
+``Recorder(store).sample()`` takes one sample: the kernels (``wizard.probes.kernels``)
+with the memory of each process tree and its memory cgroup's usage, limit and
+OOM-kill count. A kernel seen last time and gone now has died; the evidence of how
+(see ``wizard.deaths``) comes from:
+
+- its exit status, when its parent has not reaped it yet (``/proc/PID/stat`` field 52
+  of the zombie), or exactly, from the server itself (``note_exit``, used by
+  ``wizard.server_ext``);
+- the kernel log (``/dev/kmsg``, read as it comes): an OOM kill or a fault naming
+  its pid;
+- its cgroup's OOM-kill count, which rose in that interval;
+- its Jupyter server (``wizard.probes.servers``): still listing the kernel (it will
+  restart it), no longer listing it (shut down on request), or gone.
+
+``Store`` keeps it all in SQLite (WAL, one transaction per sample) and prunes as it
+goes: a fixed retention and a size cap.
+"""
+
+import os
+import time
+
+from wizard import deaths
+
+RETENTION_SECONDS = 7 * 86400
+MAX_BYTES = 64 << 20
+WRITE_EVERY = 60.0  # a kernel's memory is stored at least this often ...
+WRITE_CHANGE = 0.02  # ... and whenever it changed by this share (or WRITE_MIN_BYTES)
+WRITE_MIN_BYTES = 8 << 20
+PRUNE_EVERY = 600.0  # seconds between retention passes
+SIZE_CHECK_EVERY = 60.0
+SERVER_GRACE = 4.0  # seconds a server may take to drop a kernel it shut down
+UNLIMITED = 1 << 62
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS kernels (
+    id INTEGER PRIMARY KEY,
+    pid INTEGER NOT NULL,
+    started REAL,
+    kernel_id TEXT,
+    notebook TEXT,
+    kernel_name TEXT,
+    cgroup TEXT,
+    first_seen REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS kernels_pid ON kernels (pid, started);
+CREATE TABLE IF NOT EXISTS samples (
+    kernel INTEGER NOT NULL,
+    time REAL NOT NULL,
+    rss INTEGER
+);
+CREATE INDEX IF NOT EXISTS samples_kernel ON samples (kernel, time);
+CREATE TABLE IF NOT EXISTS cgroup_samples (
+    time REAL NOT NULL,
+    path TEXT NOT NULL,
+    usage INTEGER,
+    limit_bytes INTEGER,
+    oom_kills INTEGER
+);
+CREATE TABLE IF NOT EXISTS deaths (
+    id INTEGER PRIMARY KEY,
+    time REAL NOT NULL,
+    pid INTEGER NOT NULL,
+    kernel_id TEXT NOT NULL DEFAULT '',
+    notebook TEXT,
+    kernel_name TEXT,
+    cause TEXT NOT NULL,
+    signal TEXT,
+    exit_code INTEGER,
+    returncode INTEGER,
+    status_source TEXT,
+    requested TEXT,
+    oom TEXT,
+    oom_checked INTEGER,
+    log_signal TEXT,
+    rss_bytes INTEGER,
+    limit_bytes INTEGER,
+    usage_bytes INTEGER,
+    cgroup TEXT,
+    started REAL,
+    last_seen REAL,
+    kernel_row INTEGER,
+    detail TEXT,
+    recorded_by TEXT
+);
+CREATE INDEX IF NOT EXISTS deaths_pid ON deaths (pid);
+CREATE INDEX IF NOT EXISTS deaths_time ON deaths (time);
+"""
+
+# Columns of a death that merge as "the first known value wins" / by rank.
+_PLAIN = (
+    "notebook",
+    "kernel_name",
+    "limit_bytes",
+    "usage_bytes",
+    "cgroup",
+    "started",
+    "kernel_row",
+    "log_signal",
+)
+_RANKS = {
+    "status_source": {"server": 2, "zombie": 1},
+    "requested": {"shutdown": 3, "restart": 3, "server-gone": 2, "unlisted": 1},
+    "oom": {"kernel-log": 2, "counter": 1},
+}
+
+
+def _db_dir_ok(path):
+    d = os.path.dirname(os.path.abspath(path))
+    os.makedirs(d, mode=0o700, exist_ok=True)
+
+
+class Store:
+    """The history database, open for writing. Every write is one transaction."""
+
+    def __init__(self, path, retention=RETENTION_SECONDS, max_bytes=MAX_BYTES, name="watch"):
+        import sqlite3
+
+        _db_dir_ok(path)
+        self.path = path
+        self.retention = retention
+        self.max_bytes = max_bytes
+        self.name = name
+        self.sqlite3 = sqlite3
+        fresh = not os.path.exists(path) or os.path.getsize(path) == 0
+        self.conn = sqlite3.connect(path, timeout=10.0, isolation_level=None)
+        if fresh:
+            try:
+                os.chmod(path, 0o600)
+            except OSError:
+                pass
+            self.conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+        self.conn.execute("PRAGMA journal_mode = WAL")
+        self.conn.execute("PRAGMA synchronous = NORMAL")
+        self.conn.execute("PRAGMA journal_size_limit = 4194304")
+        # executescript commits what is pending first: the script is its own transaction
+        self.conn.executescript(
+            "BEGIN IMMEDIATE;"
+            + SCHEMA
+            + f"INSERT OR IGNORE INTO meta VALUES ('schema', '{SCHEMA_VERSION}'); COMMIT;"
+        )
+        self._kernel_rows = {}  # (pid, started) -> kernels.id
+        self._last_prune = 0.0
+        self._last_size_check = 0.0
+
+    def transaction(self):
+        return _Transaction(self.conn)
+
+    def close(self):
+        try:
+            self.conn.close()
+        except self.sqlite3.Error:
+            pass
+
+    # -- writing -------------------------------------------------------------
+
+    def kernel_row(self, k):
+        """The kernels.id of a kernel dict (inserting it the first time). In a transaction."""
+        key = (k["pid"], k.get("started"))
+        row = self._kernel_rows.get(key)
+        if row is None:
+            found = self.conn.execute(
+                "SELECT id FROM kernels WHERE pid = ? AND started IS ? ORDER BY id DESC LIMIT 1",
+                key,
+            ).fetchone()
+            if found:
+                row = found[0]
+            else:
+                row = self.conn.execute(
+                    "INSERT INTO kernels (pid, started, kernel_id, notebook, kernel_name, cgroup,"
+                    " first_seen) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        k["pid"],
+                        k.get("started"),
+                        k.get("kernel_id"),
+                        k.get("notebook"),
+                        k.get("kernel_name"),
+                        k.get("cgroup"),
+                        k.get("first_seen") or time.time(),
+                    ),
+                ).lastrowid
+            self._kernel_rows[key] = row
+        return row
+
+    def forget(self, pid, started):
+        self._kernel_rows.pop((pid, started), None)
+
+    def write(self, now, kernel_samples=(), cgroup_samples=(), death_list=()):
+        """Store one sample: ``[(kernel dict, rss)]``, ``[(path, usage, limit, ooms)]``, deaths.
+
+        Returns the deaths as stored (merged with what was there).
+        """
+        stored = []
+        if not (kernel_samples or cgroup_samples or death_list):
+            return stored
+        with self.transaction():
+            for k, rss in kernel_samples:
+                self.conn.execute(
+                    "INSERT INTO samples VALUES (?, ?, ?)", (self.kernel_row(k), now, rss)
+                )
+            for c in cgroup_samples:
+                self.conn.execute("INSERT INTO cgroup_samples VALUES (?, ?, ?, ?, ?)", (now, *c))
+            for ev in death_list:
+                stored.append(self._merge_death(ev if ev.get("time") else dict(ev, time=now)))
+        return stored
+
+    def record_death(self, ev):
+        with self.transaction():
+            return self._merge_death(ev)
+
+    def _merge_death(self, ev):
+        """Insert the death, or merge it into the row another report made (same pid and
+        kernel id, within ten minutes). The cause is worked out again from all of it."""
+        kid = ev.get("kernel_id") or ""
+        t = ev.get("time") or time.time()
+        cur = self.conn.execute(
+            "SELECT * FROM deaths WHERE pid = ? AND kernel_id = ? AND abs(time - ?) < 600 "
+            "ORDER BY id DESC LIMIT 1",
+            (ev["pid"], kid, t),
+        )
+        row = cur.fetchone()
+        old = dict(zip([d[0] for d in cur.description], row)) if row else {}
+        new = dict(old)
+        new.update({"pid": ev["pid"], "kernel_id": kid})
+        new["time"] = min(x for x in (old.get("time"), t) if x is not None)
+        for key in _PLAIN:
+            if new.get(key) is None and ev.get(key) is not None:
+                new[key] = ev[key]
+        rss = [x for x in (old.get("rss_bytes"), ev.get("rss_bytes")) if x is not None]
+        new["rss_bytes"] = max(rss) if rss else None
+        seen = [x for x in (old.get("last_seen"), ev.get("last_seen")) if x is not None]
+        new["last_seen"] = max(seen) if seen else None
+        for key, rank in _RANKS.items():
+            if rank.get(ev.get(key), 0) > rank.get(old.get(key), 0):
+                new[key] = ev[key]
+                if key == "status_source":
+                    new["returncode"] = ev.get("returncode")
+        if ev.get("oom_checked"):
+            new["oom_checked"] = 1
+        by = set(filter(None, (old.get("recorded_by") or "").split(",")))
+        by.add(ev.get("recorded_by") or self.name)
+        new["recorded_by"] = ",".join(sorted(by))
+        cause, sig, detail = deaths.classify(new)
+        new["cause"], new["signal"], new["detail"] = cause, sig, detail
+        new["exit_code"] = deaths.describe_returncode(new.get("returncode"))[1]
+        cols = [c for c in new if c != "id"]
+        if old:
+            self.conn.execute(
+                "UPDATE deaths SET " + ", ".join(f"{c} = ?" for c in cols) + " WHERE id = ?",
+                [new[c] for c in cols] + [old["id"]],
+            )
+        else:
+            new["id"] = self.conn.execute(
+                f"INSERT INTO deaths ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                [new[c] for c in cols],
+            ).lastrowid
+        return new
+
+    # -- keeping it small ----------------------------------------------------
+
+    def used_bytes(self):
+        pages = self.conn.execute("PRAGMA page_count").fetchone()[0]
+        free = self.conn.execute("PRAGMA freelist_count").fetchone()[0]
+        size = self.conn.execute("PRAGMA page_size").fetchone()[0]
+        return (pages - free) * size
+
+    def prune(self, now, force=False):
+        """Drop what is older than the retention; past the size cap, the oldest samples."""
+        did = False
+        if force or now - self._last_prune >= PRUNE_EVERY:
+            self._last_prune = now
+            cutoff = now - self.retention
+            with self.transaction():
+                self.conn.execute("DELETE FROM samples WHERE time < ?", (cutoff,))
+                self.conn.execute("DELETE FROM cgroup_samples WHERE time < ?", (cutoff,))
+                self.conn.execute("DELETE FROM deaths WHERE time < ?", (cutoff,))
+                self.conn.execute(
+                    "DELETE FROM kernels WHERE first_seen < ? AND id NOT IN "
+                    "(SELECT DISTINCT kernel FROM samples) AND id NOT IN "
+                    "(SELECT kernel_row FROM deaths WHERE kernel_row IS NOT NULL)",
+                    (cutoff,),
+                )
+            self._kernel_rows.clear()
+            did = True
+        if force or now - self._last_size_check >= SIZE_CHECK_EVERY:
+            self._last_size_check = now
+            for _ in range(8):
+                if self.used_bytes() <= self.max_bytes:
+                    break
+                with self.transaction():
+                    for table in ("samples", "cgroup_samples"):
+                        n = self.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+                        self.conn.execute(
+                            f"DELETE FROM {table} WHERE rowid IN "
+                            f"(SELECT rowid FROM {table} ORDER BY rowid LIMIT ?)",
+                            (max(n // 4, 1),),
+                        )
+                did = True
+        if did:
+            self.conn.execute("PRAGMA incremental_vacuum")
+        return did
+
+
+class _Transaction:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on error). Not re-entrant-safe
+    by design: nested uses join the outer transaction."""
+
+    def __init__(self, conn):
+        self.conn = conn
+        self.outer = False
+
+    def __enter__(self):
+        if not self.conn.in_transaction:
+            self.conn.execute("BEGIN IMMEDIATE")
+            self.outer = True
+        return self.conn
+
+    def __exit__(self, kind, value, tb):
+        if not self.outer:
+            return False
+        if kind is None:
+            self.conn.execute("COMMIT")
+        else:
+            try:
+                self.conn.execute("ROLLBACK")
+            except Exception:  # the connection is gone: the error being raised says more
+                if not isinstance(value, Exception):
+                    raise
+        return False
+
+
+# ---------------------------------------------------------------------------
+# cgroups
+
+
+def _int(text):
+    s = (text or "").strip()
+    if s == "max":
+        return None
+    if s.isascii() and s.isdigit() and len(s) <= 20:
+        v = int(s)
+        return None if v >= UNLIMITED else v
+    return None
+
+
+def _keyed(text):
+    out = {}
+    for line in (text or "").split("\n"):
+        parts = line.split()
+        if len(parts) >= 2:
+            out[parts[0]] = parts[1]
+    return out
+
+
+class Cgroups:
+    """The memory cgroup of a process, and a cgroup's usage, limit and OOM-kill count."""
+
+    LIMIT_TTL = 30.0
+
+    def __init__(self, root):
+        self.root = root
+        self.v1 = []  # [(mount root, mount point)] of the v1 memory controller
+        self.v2 = []
+        self._limits = {}  # (version, path) -> (time, limit, limit_path)
+        try:
+            text = root.read_text("/proc/self/mountinfo")
+        except OSError:
+            text = ""
+        for line in text.split("\n"):
+            f = line.split(" ")
+            if "-" not in f[6:]:
+                continue
+            sep = f.index("-", 6)
+            if len(f) < sep + 3:
+                continue
+            fstype, mroot, mp = f[sep + 1], f[3], f[4].replace("\\040", " ")
+            if fstype == "cgroup2":
+                self.v2.append((mroot, mp))
+            elif fstype == "cgroup" and "memory" in f[-1].split(","):
+                self.v1.append((mroot, mp))
+        if not self.v1 and root.exists("/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+            self.v1.append(("/", "/sys/fs/cgroup/memory"))
+        if not self.v2 and root.exists("/sys/fs/cgroup/cgroup.controllers"):
+            self.v2.append(("/", "/sys/fs/cgroup"))
+
+    def of_pid(self, pid):
+        """``(version, path)`` of the process's memory cgroup, or None."""
+        try:
+            text = self.root.read_text(f"/proc/{pid}/cgroup", 8192)
+        except OSError:
+            return None
+        v2 = None
+        for line in text.split("\n"):
+            parts = line.split(":", 2)
+            if len(parts) != 3:
+                continue
+            if "memory" in parts[1].split(",") and self.v1:
+                return 1, parts[2]
+            if parts[0] == "0" and parts[1] == "":
+                v2 = parts[2]
+        if v2 is not None and self.v2:
+            return 2, v2
+        return None
+
+    def _dir(self, version, path):
+        """``(directory, mount point)`` of a cgroup path, or None."""
+        for mroot, mp in self.v1 if version == 1 else self.v2:
+            rel = path
+            if mroot != "/" and (path == mroot or path.startswith(mroot.rstrip("/") + "/")):
+                rel = path[len(mroot.rstrip("/")) :]
+            d = mp.rstrip("/") + ("/" + rel.strip("/") if rel.strip("/") else "")
+            if self.root.exists(d):
+                return d, mp.rstrip("/")
+        return None
+
+    def _read(self, path):
+        try:
+            return self.root.read_text(path, 65536)
+        except OSError:
+            return None
+
+    def read(self, version, path, now):
+        """``{"path", "usage_bytes", "limit_bytes", "limit_path", "oom_kills"}`` or None."""
+        found = self._dir(version, path)
+        if found is None:
+            return None
+        d, mp = found
+        if version == 1:
+            usage = _int(self._read(d + "/memory.usage_in_bytes"))
+            stat = _keyed(self._read(d + "/memory.stat"))
+            inactive = _int(stat.get("total_inactive_file"))
+            ooms = _int(_keyed(self._read(d + "/memory.oom_control")).get("oom_kill"))
+            lim_name = "memory.limit_in_bytes"
+        else:
+            usage = _int(self._read(d + "/memory.current"))
+            stat = _keyed(self._read(d + "/memory.stat"))
+            inactive = _int(stat.get("inactive_file"))
+            ooms = _int(_keyed(self._read(d + "/memory.events")).get("oom_kill"))
+            lim_name = "memory.max"
+        if usage is not None and inactive is not None:
+            usage = max(usage - inactive, 0)  # the working set, as memory.probe counts it
+        cached = self._limits.get((version, path))
+        if cached and now - cached[0] < self.LIMIT_TTL:
+            limit, limit_path = cached[1], cached[2]
+        else:
+            limit, limit_path = None, None
+            cur = d
+            while True:
+                v = _int(self._read(cur + "/" + lim_name))
+                if v is not None and (limit is None or v < limit):
+                    limit, limit_path = v, cur
+                if cur == mp or len(cur) <= len(mp):
+                    break
+                cur = os.path.dirname(cur)
+            if version == 1:
+                hier = _int(stat.get("hierarchical_memory_limit"))
+                if hier is not None and (limit is None or hier < limit):
+                    limit, limit_path = hier, d
+            self._limits[(version, path)] = (now, limit, limit_path)
+        return {
+            "path": path,
+            "usage_bytes": usage,
+            "limit_bytes": limit,
+            "limit_path": limit_path,
+            "oom_kills": ooms,
+        }
+
+
+def host_total(root):
+    try:
+        for line in root.read_text("/proc/meminfo", 8192).split("\n"):
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+# ---------------------------------------------------------------------------
+# /proc details of one process
+
+
+def proc_stat(root, pid):
+    """``(state, ppid, start ticks, exit status field or None)`` or None when it is gone."""
+    try:
+        text = root.read_text(f"/proc/{pid}/stat", 4096)
+    except OSError:
+        return None
+    f = text[text.rfind(")") + 2 :].split()
+    try:
+        exit_code = int(f[49]) if len(f) > 49 else None
+        return f[0], int(f[1]), int(f[19]), exit_code
+    except (IndexError, ValueError):
+        return None
+
+
+def _btime(root):
+    from wizard.probes import kernlog
+
+    return kernlog.boot_time(root)
+
+
+_SERVER_WORDS = (b"jupyter", b"notebook", b"voila")
+
+
+def server_parent(root, ppid):
+    """``ppid`` when that process looks like a Jupyter server, else None."""
+    if not ppid or ppid <= 1:
+        return None
+    try:
+        cmd = root.read_bytes(f"/proc/{ppid}/cmdline", 8192).lower()
+    except OSError:
+        return None
+    return ppid if any(w in cmd for w in _SERVER_WORDS) else None
+
+
+# ---------------------------------------------------------------------------
+# The recorder
+
+
+class Recorder:
+    """One sample at a time; ``sample()`` returns the deaths it recorded or settled."""
+
+    def __init__(self, store, root=None, uid=None, servers=True, name="watch", exact_for=None):
+        from wizard.sysroot import SysRoot
+
+        self.store = store
+        self.root = root or SysRoot()
+        self.uid = uid
+        self.use_servers = servers
+        self.exact_for = exact_for  # a server pid whose kernels' ends come by note_exit
+        self.name = name
+        self.cgroups = Cgroups(self.root)
+        self.klog = deaths.KernelLog(self.root)
+        self.evidence = deaths.Evidence()
+        self.btime = _btime(self.root)
+        self.clk = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        self.host_total = host_total(self.root)
+        self.known = {}  # (pid, started) -> kernel state
+        self.cg_now = {}  # cgroup path -> reading of this sample
+        self.cg_hist = {}  # cgroup path -> [(time, OOM-kill count)] of the last minutes
+        self.cg_written = {}  # cgroup path -> what was last stored
+        self.own_cgroup = self.cgroups.of_pid("self")
+        self.pending = {}  # (pid, kernel_id) -> {"ev", "until", "server_pid"}
+        self.errors = []
+        self.samples_taken = 0
+
+    # -- one sample ----------------------------------------------------------
+
+    def sample(self, now=None):
+        from wizard.probes import kernels
+
+        result = kernels.probe(self.root, self.uid)
+        now = now or time.time()
+        self.samples_taken += 1
+        self.errors = list(result.get("errors") or [])
+        self.evidence.feed(self.klog.read())
+        current = {}
+        for k in result.get("kernels") or []:
+            current[(k["pid"], k.get("started"))] = k
+
+        # New kernels: where they live (cgroup, parent server) is read once.
+        for key, k in current.items():
+            state = self.known.get(key)
+            if state is None:
+                state = self._new_state(k, now)
+                self.known[key] = state
+            state["rss"] = k.get("rss_bytes")
+            state["last_seen"] = now
+            for field in ("notebook", "kernel_name", "kernel_id"):
+                if k.get(field):
+                    state[field] = k[field]
+
+        gone = [key for key in self.known if key not in current]
+        gone = [key for key in gone if not self._still_there(key)]
+
+        # cgroups of the living and of the dead (their counters tell of OOM kills)
+        self.cg_now = {}
+        wanted = {s["cgroup_id"] for key, s in self.known.items() if s.get("cgroup_id") is not None}
+        for cg in wanted:
+            self._read_cgroup(cg, now)
+
+        new_deaths = [self._death_of(key, now) for key in gone]
+        for key in gone:
+            del self.known[key]
+        for ev in new_deaths:
+            server_pid = ev.pop("_server_pid", None)
+            if (
+                self.use_servers
+                and server_pid
+                and server_pid != self.exact_for
+                and ev.get("kernel_id")
+            ):
+                self.pending[(ev["pid"], ev["kernel_id"])] = {
+                    "ev": ev,
+                    "until": now + SERVER_GRACE,
+                    "server_pid": server_pid,
+                    "stored": None,
+                }
+
+        kernel_rows = []
+        for s in self.known.values():
+            cg = self.cg_now.get(s.get("cgroup"))
+            if cg:
+                s["limit"] = cg["limit_bytes"]
+                s["usage"] = cg["usage_bytes"]
+            if self._due(s, now):
+                kernel_rows.append((s, s["rss"]))
+                s["written_rss"], s["written_at"] = s["rss"], now
+        cg_rows = []
+        for path, cg in self.cg_now.items():
+            if self._cg_due(path, cg, now):
+                cg_rows.append((path, cg["usage_bytes"], cg["limit_bytes"], cg["oom_kills"]))
+        report = []
+        for d in self.store.write(now, kernel_rows, cg_rows, new_deaths):
+            p = self.pending.get((d["pid"], d["kernel_id"]))
+            if p is not None:
+                p["stored"] = d
+            else:
+                report.append(d)
+        if self.pending:
+            report.extend(self._check_servers(current, now))
+        for key in gone:
+            self.store.forget(*key)
+        self.store.prune(now)
+        self.evidence.prune(now)
+        return report
+
+    def _read_cgroup(self, cg, now):
+        """Read a cgroup ``(version, path)``; keep its OOM-kill count's recent history."""
+        reading = self.cgroups.read(cg[0], cg[1], now)
+        if reading is None:
+            return None
+        self.cg_now[cg[1]] = reading
+        hist = self.cg_hist.setdefault(cg[1], [])
+        hist.append((now, reading["oom_kills"]))
+        while len(hist) > 2 and hist[1][0] < now - 120:
+            del hist[0]
+        return reading
+
+    def tick(self, now=None):
+        """Between samples, or instead of them: keep the own cgroup's OOM count current
+        and read the kernel log, so that exits noted later can be judged."""
+        now = now or time.time()
+        if self.own_cgroup is not None:
+            self._read_cgroup(self.own_cgroup, now)
+        self.evidence.feed(self.klog.read())
+
+    def _new_state(self, k, now):
+        state = {
+            "pid": k["pid"],
+            "started": k.get("started"),
+            "kernel_id": k.get("kernel_id"),
+            "notebook": k.get("notebook"),
+            "kernel_name": k.get("kernel_name"),
+            "first_seen": now,
+            "cgroup": None,
+            "cgroup_id": None,
+            "server_pid": None,
+            "written_rss": None,
+            "written_at": None,
+            "limit": None,
+            "usage": None,
+        }
+        cg = self.cgroups.of_pid(k["pid"])
+        if cg is not None:
+            state["cgroup_id"] = cg
+            state["cgroup"] = cg[1]
+        st = proc_stat(self.root, k["pid"])
+        if st is not None:
+            state["server_pid"] = server_parent(self.root, st[1])
+        return state
+
+    def _due(self, s, now):
+        if s.get("rss") is None:
+            return False
+        if s["written_at"] is None or now - s["written_at"] >= WRITE_EVERY:
+            return True
+        old = s["written_rss"] or 0
+        return abs(s["rss"] - old) >= max(WRITE_MIN_BYTES, WRITE_CHANGE * old)
+
+    def _cg_due(self, path, cg, now):
+        last = self.cg_written
+        prev = last.get(path)
+        if (
+            prev is None
+            or now - prev[0] >= WRITE_EVERY
+            or prev[2] != cg["oom_kills"]
+            or prev[3] != cg["limit_bytes"]
+            or abs((cg["usage_bytes"] or 0) - (prev[1] or 0))
+            >= max(WRITE_MIN_BYTES, WRITE_CHANGE * (prev[1] or 0))
+        ):
+            last[path] = (now, cg["usage_bytes"], cg["oom_kills"], cg["limit_bytes"])
+            return True
+        return False
+
+    def _start_ticks(self, started):
+        if started is None or self.btime is None:
+            return None
+        return (started - self.btime) * self.clk
+
+    def _still_there(self, key):
+        """Whether the process still runs (a scan can miss it: unreadable for a moment)."""
+        pid, started = key
+        st = proc_stat(self.root, pid)
+        if st is None or st[0] in ("Z", "X"):
+            return False
+        ticks = self._start_ticks(started)
+        return ticks is None or abs(st[2] - ticks) < 2
+
+    # -- a death ---------------------------------------------------------------
+
+    def _death_of(self, key, now):
+        """The evidence of how a kernel that is gone died."""
+        pid, started = key
+        s = self.known[key]
+        ev = {
+            "pid": pid,
+            "kernel_id": s.get("kernel_id") or "",
+            "notebook": s.get("notebook"),
+            "kernel_name": s.get("kernel_name"),
+            "time": now,
+            "started": started,
+            "last_seen": s.get("last_seen"),
+            "rss_bytes": s.get("rss"),
+            "cgroup": s.get("cgroup"),
+            "recorded_by": self.name,
+        }
+        # A zombie still holds its exit status until the parent reaps it.
+        st = proc_stat(self.root, pid)
+        ticks = self._start_ticks(started)
+        zombie = st is not None and st[0] == "Z" and st[3] is not None
+        if zombie and (ticks is None or abs(st[2] - ticks) < 2):
+            ev["returncode"] = deaths.returncode_from_wait_status(st[3])
+            ev["status_source"] = "zombie"
+        self._add_memory_evidence(ev, s, since=started, before=s.get("last_seen"))
+        if s.get("rss") is not None:
+            ev["kernel_row"] = self.store._kernel_rows.get(key)
+            if ev["kernel_row"] is None and s.get("written_at") is not None:
+                ev["kernel_row"] = self.store.kernel_row(s)
+        ev["_server_pid"] = s.get("server_pid")
+        return ev
+
+    def _add_memory_evidence(self, ev, s, since=None, before=None, fresh=False):
+        """Kernel-log kill or fault for the pid; the cgroup's limit and whether its OOM
+        count rose after ``before`` (when the kernel was last known alive)."""
+        kill, fault = self.evidence.about(ev["pid"], since=since)
+        if kill:
+            ev["oom"] = "kernel-log"
+            if kill.get("time"):
+                ev["time"] = kill["time"]
+            if kill.get("rss_bytes"):
+                ev["rss_bytes"] = max(ev.get("rss_bytes") or 0, kill["rss_bytes"])
+        if fault:
+            ev["log_signal"] = fault
+        if self.klog.ok:
+            ev["oom_checked"] = True
+        cg = (s or {}).get("cgroup_id") or self.own_cgroup
+        reading = None
+        if cg is not None:
+            reading = self.cg_now.get(cg[1])
+            if reading is None or fresh:
+                reading = self._read_cgroup(cg, time.time())
+        if reading:
+            ev["cgroup"] = ev.get("cgroup") or cg[1]
+            ev["limit_bytes"] = reading["limit_bytes"]
+            ev["usage_bytes"] = reading["usage_bytes"]
+            count = reading["oom_kills"]
+            if count is not None:
+                ev["oom_checked"] = True
+                base = None
+                for t, n in self.cg_hist.get(cg[1], ()):
+                    if before is not None and t > before:
+                        break
+                    base = n
+                if base is not None and count > base and not ev.get("oom"):
+                    ev["oom"] = "counter"
+        if ev.get("limit_bytes") is None and s:
+            ev["limit_bytes"] = s.get("limit")
+        if ev.get("limit_bytes") is None:
+            ev["limit_bytes"] = self.host_total
+
+    def _check_servers(self, current, now):
+        """Ask the servers about kernels that died; returns the deaths now settled.
+
+        A kernel its server still lists is being restarted (it crashed) or is just being
+        shut down: the server is asked again for a few seconds before that is settled.
+        """
+        done = []
+        restarted = {k.get("kernel_id") for k in current.values() if k.get("kernel_id")}
+        listing = None
+        for key in list(self.pending):
+            p = self.pending[key]
+            ev = p["ev"]
+            requested = None
+            if ev["kernel_id"] in restarted:
+                pass  # the server started it again: it did not stop on purpose
+            elif not os.path.isdir(self.root.path(f"/proc/{p['server_pid']}")):
+                requested = "server-gone"
+            else:
+                if listing is None:
+                    listing = self._server_listing()
+                known = listing.get(p["server_pid"])
+                if known is not None and ev["kernel_id"] not in known:
+                    requested = "unlisted"
+                elif now < p["until"]:
+                    continue  # still listed: ask again next time
+            del self.pending[key]
+            if requested:
+                done.append(self.store.record_death(dict(ev, requested=requested)))
+            elif p["stored"] is not None:
+                done.append(p["stored"])
+        return done
+
+    def _server_listing(self):
+        """``{server pid: set of kernel ids}`` of the servers that answered."""
+        from wizard.probes import servers
+
+        try:
+            result = servers.probe(self.root, timeout_total=1.0)
+        except Exception as exc:  # a probe bug must not stop the recorder: say it, go on
+            self.errors.append(f"servers check failed: {type(exc).__name__}")
+            return {}
+        out = {}
+        for s in result.get("servers") or []:
+            if s.get("reachable"):
+                out[s["pid"]] = {k["id"] for k in s.get("kernels") or []}
+        return out
+
+    # -- exact exits, from inside the server -------------------------------------
+
+    def note_exit(self, obs):
+        """Record an exit the server saw: ``{"pid", "kernel_id", "returncode", "time",
+        "requested", "notebook", "kernel_name"}``. Returns the stored death."""
+        pid = obs["pid"]
+        state = None
+        for (p, _), s in self.known.items():
+            if p == pid:
+                state = s
+        ev = {
+            "pid": pid,
+            "kernel_id": obs.get("kernel_id") or "",
+            "notebook": obs.get("notebook") or (state or {}).get("notebook"),
+            "kernel_name": obs.get("kernel_name") or (state or {}).get("kernel_name"),
+            "time": obs.get("time") or time.time(),
+            "returncode": obs.get("returncode"),
+            "status_source": "server",
+            "requested": obs.get("requested"),
+            "rss_bytes": (state or {}).get("rss"),
+            "recorded_by": self.name,
+        }
+        if state:
+            ev["started"] = state.get("started")
+            ev["last_seen"] = state.get("last_seen")
+            ev["cgroup"] = state.get("cgroup")
+        self.evidence.feed(self.klog.read())
+        # The server notices an exit within a few seconds (its restarter polls every 3 s):
+        # an OOM kill before that counts, one long before does not.
+        before = state.get("last_seen") if state else ev["time"] - 6.0
+        self._add_memory_evidence(
+            ev, state, since=(state or {}).get("started"), before=before, fresh=True
+        )
+        return self.store.record_death(ev)
