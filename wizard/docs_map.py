@@ -36,6 +36,7 @@ LABELS = {
     "kernel-signals": ("kernel-signals", "What the message says"),
     "wizard": ("wizard", "The troubleshooting wizard"),
     "wizard-run": ("wizard", "Run a notebook outside Jupyter"),
+    "wizard-halt": ("wizard", "Free memory: halt kernels"),
     "wizard-checks": ("wizard", "What the wizard checks"),
     "wizard-json": ("wizard", "JSON output"),
     "wizard-exit-codes": ("wizard", "Exit codes"),
