@@ -97,7 +97,8 @@ def stop(procs):
 def count_kernels():
     out = subprocess.run([*WIZARD, "--json"], capture_output=True, text=True, cwd=REPO, env=ENV)
     try:
-        return len(json.loads(out.stdout)["kernels"])
+        kernels = json.loads(out.stdout)["kernels"]
+        return sum(1 for k in kernels if (k.get("notebook") or "").startswith("bench-"))
     except (ValueError, KeyError):
         return None
 

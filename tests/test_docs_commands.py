@@ -66,6 +66,11 @@ RULES = [
         "starts a server that keeps running",
     ),
     (r"(python -m )?pip install .*", NOT_RUN, "installs a package"),
+    (
+        r"python benchmarks/bench_startup\.py",
+        NOT_RUN,
+        "takes minutes; test_benchmark.py runs it with small numbers",
+    ),
     (r"python -m ipykernel install .*", NOT_RUN, "registers a kernelspec for the user"),
     (r"jupyter kernelspec remove .*", NOT_RUN, "deletes a kernelspec"),
     (r"pgrep .*", RUN_0_OR_1, "pgrep exits 1 when no process matches"),
