@@ -67,17 +67,22 @@ def run_cli(args, env, stdin_text=None, tty=False):
     return code, out.getvalue(), err.getvalue()
 
 
-@pytest.fixture
-def system(tmp_path, monkeypatch):
-    root = make_tree(tmp_path / "root")
-    env = {"WIZARD_SYSROOT": str(root), "HOME": "/home/user", "NO_COLOR": "1"}
+def point_wizard_at(root, monkeypatch):
+    """Make the wizard of this process read the fixture tree ``root`` and nothing else."""
     for k in list(os.environ):
         if k.startswith(("JUPYTER", "WIZARD", "COCALC")):
             monkeypatch.delenv(k, raising=False)
     monkeypatch.setenv("WIZARD_SYSROOT", str(root))
     monkeypatch.setenv("HOME", "/home/user")
     monkeypatch.setenv("JUPYTER_RUNTIME_DIR", "/run/jupyter")
+    return root
+
+
+@pytest.fixture
+def system(tmp_path, monkeypatch):
+    root = point_wizard_at(make_tree(tmp_path / "root"), monkeypatch)
     monkeypatch.setenv("WIZARD_DOCS_URL", "https://docs.example/kw/")
+    env = {"WIZARD_SYSROOT": str(root), "HOME": "/home/user", "NO_COLOR": "1"}
     return root, env
 
 

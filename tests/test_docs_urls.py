@@ -2,13 +2,12 @@
 
 import io
 import json
-import os
 import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from test_cli import GIB, make_tree
+from test_cli import GIB, make_tree, point_wizard_at
 
 from wizard import cli, signals
 from wizard.context import Context
@@ -30,12 +29,7 @@ def check_url(url, site):
 @pytest.fixture
 def system(tmp_path, monkeypatch):
     root = make_tree(tmp_path / "root", used=int(1.95 * GIB), oom_kill=2, pids=(99, 100))
-    for k in list(os.environ):
-        if k.startswith(("JUPYTER", "WIZARD", "COCALC")):
-            monkeypatch.delenv(k, raising=False)
-    monkeypatch.setenv("WIZARD_SYSROOT", str(root))
-    monkeypatch.setenv("HOME", "/home/user")
-    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", "/run/jupyter")
+    point_wizard_at(root, monkeypatch)
     # a kernelspec whose interpreter is missing, so that finding shows too
     spec = root / "home/user/.local/share/jupyter/kernels/broken"
     spec.mkdir(parents=True)

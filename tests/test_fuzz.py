@@ -15,7 +15,7 @@ import threading
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_cli import make_tree
+from test_cli import make_tree, point_wizard_at
 
 from wizard import cli
 from wizard.context import Context
@@ -87,13 +87,7 @@ def assert_clean(code, out, err, as_json):
 
 @pytest.fixture
 def env(tmp_path, monkeypatch):
-    root = make_tree(tmp_path / "root")
-    for k in list(os.environ):
-        if k.startswith(("JUPYTER", "WIZARD", "COCALC")):
-            monkeypatch.delenv(k, raising=False)
-    monkeypatch.setenv("WIZARD_SYSROOT", str(root))
-    monkeypatch.setenv("HOME", "/home/user")
-    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", "/run/jupyter")
+    root = point_wizard_at(make_tree(tmp_path / "root"), monkeypatch)
     return root, {"NO_COLOR": "1"}
 
 
