@@ -18,7 +18,7 @@ processes they started) are touched; servers and other processes never are.
 
 A TARGET is a notebook (its path, its path relative to the server's root, or its
 file name when only one kernel's notebook has that name), a kernel id (or a
-unique start of one) or a kernel's PID. It first lists what it would halt and
+unique start of one, 4 characters or more) or a kernel's PID. It first lists what it would halt and
 asks on a terminal; without a terminal it halts nothing unless --yes is given
 (--json never asks)."""
 

@@ -24,6 +24,7 @@ KILL_WAIT = 2.0  # after SIGKILL
 API_TIMEOUT = 30.0  # a server waits up to ~5 s for a kernel to stop before it kills it
 START_SLACK = 0.02  # seconds: start times compare equal within this (one clock tick is 0.01)
 POLL = 0.05
+MIN_ID_PREFIX = 4
 _BODY_MAX = 64 * 1024
 _SERVER_EXES = (
     "jupyter-server",
@@ -199,11 +200,13 @@ def resolve(target, kernels, servers_result):
             return hit
         if hit:
             raise TargetError(_ambiguous(t, hit, "notebooks", servers_result))
-    hit = [k for k in kernels if k.get("kernel_id") and k["kernel_id"].startswith(t)]
-    if len(hit) == 1:
-        return hit
-    if hit:
-        raise TargetError(_ambiguous(t, hit, "kernel ids", servers_result))
+    # a unique start of a kernel id; digits alone stay a pid, so a mistyped pid halts nothing
+    if len(t) >= MIN_ID_PREFIX and not t.isdigit():
+        hit = [k for k in kernels if k.get("kernel_id") and k["kernel_id"].startswith(t)]
+        if len(hit) == 1:
+            return hit
+        if hit:
+            raise TargetError(_ambiguous(t, hit, "kernel ids", servers_result))
     if t.isdigit():
         raise TargetError(f"no kernel of yours has pid {t} (halt stops kernels, nothing else)")
     raise TargetError(
@@ -457,6 +460,8 @@ class _PsutilProcesses:
                 }
         except ps.ZombieProcess:
             return {"start": None, "uid": None, "zombie": True, "ppid": None}
+        except ps.AccessDenied:  # there, but not ours to check: never signalled, never "gone"
+            return {"start": None, "uid": None, "zombie": False, "ppid": None}
         except ps.Error:
             return None
 
@@ -532,7 +537,11 @@ def snapshot(procs, pid, started, me):
     if me is not None and info["uid"] is not None and info["uid"] != me:
         return None, f"it belongs to another user (uid {info['uid']})"
     tree = {pid: (info["start"], procs.rss(pid))}
-    for d in procs.descendants(pid):
+    below = procs.descendants(pid)
+    # a Jupyter server started from a notebook is not the kernel's to take along
+    for d in [d for d in below if looks_like_server(procs.cmdline(d) or [])]:
+        below -= {d} | procs.descendants(d)
+    for d in below:
         di = procs.info(d)
         if di is None or di["zombie"] or di["start"] is None:
             continue
