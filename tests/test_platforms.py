@@ -1,0 +1,93 @@
+"""Where the wizard is not at home: other systems, no psutil, an ordinary user."""
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+from conftest import need
+
+from wizard import cli
+from wizard.context import Context
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run_json(monkeypatch):
+    for k in list(os.environ):
+        if k.startswith(("WIZARD", "COCALC")):
+            monkeypatch.delenv(k, raising=False)
+    out, err = io.StringIO(), io.StringIO()
+    ctx = Context(stdin=io.StringIO(), stdout=out, stderr=err, environ={"NO_COLOR": "1"})
+    code = cli.run(["--no-input", "--json"], ctx)
+    assert "Traceback" not in err.getvalue() and "internal error" not in err.getvalue()
+    return code, json.loads(out.getvalue())
+
+
+def test_without_proc_memory_and_processes_come_from_psutil(monkeypatch):
+    """macOS and Windows have no /proc: the host's memory and processes come from psutil."""
+    import psutil
+
+    monkeypatch.setattr(sys, "platform", "darwin")
+    code, report = run_json(monkeypatch)
+    assert code in (0, 1)
+    mem = report["memory"]
+    assert mem["platform"] == "darwin"
+    assert mem["limit_source"] == "host"
+    assert mem["cgroup"] is None
+    assert mem["limit_bytes"] == psutil.virtual_memory().total
+    assert not any("check failed" in e for e in report["errors"]), report["errors"]
+
+
+def test_without_proc_and_without_psutil_one_line_says_how_to_install(monkeypatch):
+    monkeypatch.setattr(sys, "platform", "darwin")
+    monkeypatch.setitem(sys.modules, "psutil", None)  # import psutil -> ImportError
+    code, report = run_json(monkeypatch)
+    assert code in (0, 1)
+    hints = [e for e in report["errors"] if "psutil" in e]
+    assert hints and all("pip install psutil" in e for e in hints), report["errors"]
+    assert report["memory"]["limit_bytes"] is None
+
+
+@pytest.fixture
+def public_dir():
+    """A directory any user can enter (pytest's tmp_path sits under a private one)."""
+    path = Path(tempfile.mkdtemp(prefix="wizard-user-", dir="/tmp"))
+    os.chmod(path, 0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_as_an_ordinary_user(public_dir):
+    """Not root: the kernel log is closed and other users' processes are not ours."""
+    runuser = shutil.which("runuser")
+    python = shutil.which("python3", path="/usr/bin")
+    need(os.geteuid() == 0 and runuser and python, "needs root, runuser and /usr/bin/python3")
+    # a copy of the package the ordinary user can read, whatever the checkout's permissions
+    code_dir = public_dir / "code"
+    shutil.copytree(REPO / "wizard", code_dir / "wizard")
+    home = public_dir / "home"
+    home.mkdir()
+    shutil.chown(home, "nobody")
+    done = subprocess.run(
+        [runuser, "-u", "nobody", "--", python, "-m", "wizard", "--json", "--no-input"],
+        capture_output=True,
+        text=True,
+        cwd=code_dir,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(home), "NO_COLOR": "1"},
+        timeout=60,
+    )
+    assert done.returncode in (0, 1), done.stderr
+    assert "Traceback" not in done.stderr
+    report = json.loads(done.stdout)
+    assert report["memory"]["limit_bytes"]
+    assert all(k["uid"] == 65534 for k in report["kernels"])
+    assert not any("check failed" in e for e in report["errors"]), report["errors"]
+    status = report["memory"]["oom_log_status"]
+    if Path("/proc/sys/kernel/dmesg_restrict").read_text().strip() == "1":
+        assert status.startswith("unreadable")
