@@ -37,6 +37,7 @@ LABELS = {
     "wizard": ("wizard", "The troubleshooting wizard"),
     "wizard-run": ("wizard", "Run a notebook outside Jupyter"),
     "wizard-halt": ("wizard", "Free memory: halt kernels"),
+    "wizard-watch": ("wizard", "Record how kernels die"),
     "wizard-checks": ("wizard", "What the wizard checks"),
     "wizard-json": ("wizard", "JSON output"),
     "wizard-exit-codes": ("wizard", "Exit codes"),

@@ -418,13 +418,11 @@ def write_text(ctx, report, since_text):
     if notebooks:
         p.line()
         p.line(p.bold("Memory per notebook"))
-        width = min(max(len(n["notebook"]) for n in notebooks), 40)
-        for n in notebooks:
-            name = (
-                n["notebook"]
-                if len(n["notebook"]) <= width
-                else "..." + n["notebook"][-width + 3 :]
-            )
+        names = [short_path(n["notebook"]) for n in notebooks]
+        width = min(max(len(x) for x in names), 40)
+        for name, n in zip(names, notebooks):
+            if len(name) > width:
+                name = "..." + name[-width + 3 :]
             spark = sparkline(n["samples"], unicode=p.marks["ok"] != "+")
             died = f", died {n['deaths']}x" if n["deaths"] else ""
             p.line(f"  {name.ljust(width)}  {spark}  peak {fmt.size(n['peak_bytes'])}{died}")
