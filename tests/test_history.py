@@ -99,6 +99,7 @@ def test_history_without_database_says_how_to_start_the_recorder(tmp_path):
     assert "No history yet" in done.stdout
     done = run("history", "--json", env={"WIZARD_DB": str(tmp_path / "none.sqlite3")})
     report = json.loads(done.stdout)
+    assert report["schema"] == "kernel-wizard-history/1"
     assert report["db_exists"] is False and report["deaths"] == []
     assert report["recorder"]["running"] is False
 

@@ -11,6 +11,7 @@ import time
 
 from wizard import exitcodes, fmt
 
+SCHEMA = "kernel-wizard-history/1"  # of --json; bump when a field changes meaning
 DB_NAME = "history.sqlite3"
 APP_DIR = "kernel-wizard"
 SPARK_UNICODE = "▁▂▃▄▅▆▇█"
@@ -351,7 +352,13 @@ def main(argv, ctx):
     db = os.path.abspath(os.path.expanduser(args.db)) if args.db else default_db_path(ctx.environ)
     status = recorder_status(db)
     start = time.time() - since
-    report = {"db": db, "db_exists": os.path.isfile(db), "recorder": status, "since": start}
+    report = {
+        "schema": SCHEMA,
+        "db": db,
+        "db_exists": os.path.isfile(db),
+        "recorder": status,
+        "since": start,
+    }
     report["deaths"], report["notebooks"] = [], []
     error = None
     if report["db_exists"]:

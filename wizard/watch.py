@@ -14,6 +14,7 @@ from wizard import exitcodes, fmt
 
 DEFAULT_INTERVAL = 2.0
 MIN_INTERVAL = 0.05
+MAX_FAILURES = 30  # samples in a row that could not be written before giving up
 
 
 class Busy(Exception):
@@ -209,16 +210,29 @@ def record(ctx, args, db, retention, max_bytes, duration):
     end = time.monotonic() + duration if duration is not None else None
     errors_said = set()
     code = exitcodes.OK
+    failures = 0
     try:
         while not state["stop"]:
             t0 = time.monotonic()
             try:
                 for d in rec.sample():
                     say(history.describe(d) + f" [{d['cause']}]")
+                failures = 0
             except sqlite3.Error as exc:
-                ctx.stderr.write(f"wizard watch: cannot write {db}: {exc}\n")
-                code = exitcodes.PROBLEM
-                break
+                # e.g. locked by a long reader, or the disk is full: say so once, go on
+                failures += 1
+                text = f"wizard watch: cannot write {db}: {exc}"
+                if text not in errors_said:
+                    errors_said.add(text)
+                    _say(ctx, text, stream=ctx.stderr)
+                if failures >= MAX_FAILURES or args.once:
+                    _say(
+                        ctx,
+                        f"wizard watch: giving up after {failures} failed sample(s)",
+                        stream=ctx.stderr,
+                    )
+                    code = exitcodes.PROBLEM
+                    break
             for e in rec.errors:
                 if e not in errors_said:
                     errors_said.add(e)
