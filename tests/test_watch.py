@@ -400,3 +400,58 @@ def test_oom_kill_and_shutdown_recorded_by_watch(tmp_path):
     assert f"big.ipynb's kernel (pid {big}) died at" in text
     assert "the OOM killer fired then" in text
     assert "of a 300 MiB limit" in text
+
+
+# -- cgroups as the recorder reads them (fixture trees: v2 is not on this machine) ----------
+
+
+def write_tree(base, files):
+    for path, text in files.items():
+        p = base / path.lstrip("/")
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text)
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_cgroup_usage_limit_and_oom_count(tmp_path, version):
+    from wizard.recorder import Cgroups
+    from wizard.sysroot import SysRoot
+
+    if version == 2:
+        mount = "30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n"
+        base = "/sys/fs/cgroup"
+        files = {
+            "/proc/42/cgroup": "0::/user.slice/job/kernels\n",
+            f"{base}/cgroup.controllers": "memory pids\n",
+            f"{base}/user.slice/memory.max": "max\n",
+            f"{base}/user.slice/job/memory.max": f"{2 << 30}\n",
+            f"{base}/user.slice/job/kernels/memory.max": f"{4 << 30}\n",
+            f"{base}/user.slice/job/kernels/memory.current": f"{1500 << 20}\n",
+            f"{base}/user.slice/job/kernels/memory.stat": f"anon 1\ninactive_file {100 << 20}\n",
+            f"{base}/user.slice/job/kernels/memory.events": "low 0\nhigh 0\nmax 9\noom 3\n"
+            "oom_kill 2\n",
+        }
+    else:
+        mount = "35 31 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n"
+        base = "/sys/fs/cgroup/memory"
+        files = {
+            "/proc/42/cgroup": "9:pids:/x\n4:memory:/user.slice/job/kernels\n1:cpu:/\n",
+            f"{base}/memory.limit_in_bytes": "9223372036854771712\n",
+            f"{base}/user.slice/job/memory.limit_in_bytes": f"{2 << 30}\n",
+            f"{base}/user.slice/job/kernels/memory.limit_in_bytes": "9223372036854771712\n",
+            f"{base}/user.slice/job/kernels/memory.usage_in_bytes": f"{1500 << 20}\n",
+            f"{base}/user.slice/job/kernels/memory.stat": "cache 1\n"
+            f"total_inactive_file {100 << 20}\nhierarchical_memory_limit {2 << 30}\n",
+            f"{base}/user.slice/job/kernels/memory.oom_control": "oom_kill_disable 0\n"
+            "under_oom 0\noom_kill 2\n",
+        }
+    write_tree(tmp_path, {"/proc/self/mountinfo": mount, **files})
+    cg = Cgroups(SysRoot(str(tmp_path)))
+    found = cg.of_pid(42)
+    assert found == (version, "/user.slice/job/kernels")
+    got = cg.read(*found, time.time())
+    assert got["usage_bytes"] == 1400 << 20  # the working set: inactive file cache left out
+    assert got["limit_bytes"] == 2 << 30
+    assert got["limit_path"].endswith("/user.slice/job")
+    assert got["oom_kills"] == 2
+    assert cg.of_pid(43) is None  # gone
