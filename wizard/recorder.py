@@ -30,7 +30,7 @@ WRITE_CHANGE = 0.02  # ... and whenever it changed by this share (or WRITE_MIN_B
 WRITE_MIN_BYTES = 8 << 20
 PRUNE_EVERY = 600.0  # seconds between retention passes
 SIZE_CHECK_EVERY = 60.0
-SERVER_GRACE = 4.0  # seconds a server may take to drop a kernel it shut down
+SERVER_GRACE = 10.0  # seconds a server may take to drop a kernel it shut down
 UNLIMITED = 1 << 62
 SCHEMA_VERSION = 1
 
