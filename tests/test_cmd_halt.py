@@ -447,11 +447,17 @@ def test_a_server_error_costs_one_line_and_the_others_go_on(
     conn = fake_connection_file(tmp_path / "kernel-loner.json")
     loner = procs([sys.executable, "-c", "import time; time.sleep(60)", "-f", str(conn)])
     monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(server.runtime_dir))
-    facts = halting.gather()
-    mine = [
-        k for k in facts["kernels"] if k["kernel_id"] == ids["a.ipynb"] or k["pid"] == loner.pid
-    ]
-    assert len(mine) == 2
+    found = {}
+
+    def both_seen():  # the loner may not have exec'd Python yet
+        found["facts"] = facts = halting.gather()
+        found["mine"] = [
+            k for k in facts["kernels"] if k["kernel_id"] == ids["a.ipynb"] or k["pid"] == loner.pid
+        ]
+        return len(found["mine"]) == 2
+
+    wait_for(both_seen, what="both kernels in the probes")
+    facts, mine = found["facts"], found["mine"]
 
     info = json.loads(server.info_file.read_text())
     wrong = "wrong-" + server.token[::-1]

@@ -537,18 +537,28 @@ def snapshot(procs, pid, started, me):
     if me is not None and info["uid"] is not None and info["uid"] != me:
         return None, f"it belongs to another user (uid {info['uid']})"
     tree = {pid: (info["start"], procs.rss(pid))}
+    tree.update(_below(procs, pid, me))
+    return tree, None
+
+
+def _below(procs, pid, me):
+    """``{pid: (start, rss)}`` of the live descendants of ``pid`` that are ours to stop.
+
+    A Jupyter server started from a notebook is not the kernel's to take along,
+    nor is anything below it, nor another user's process.
+    """
     below = procs.descendants(pid)
-    # a Jupyter server started from a notebook is not the kernel's to take along
     for d in [d for d in below if looks_like_server(procs.cmdline(d) or [])]:
         below -= {d} | procs.descendants(d)
+    out = {}
     for d in below:
         di = procs.info(d)
         if di is None or di["zombie"] or di["start"] is None:
             continue
         if me is not None and di["uid"] is not None and di["uid"] != me:
             continue
-        tree[d] = (di["start"], procs.rss(d))
-    return tree, None
+        out[d] = (di["start"], procs.rss(d))
+    return out
 
 
 def _result(e, halted, detail=None, error=None, freed=None, signals=()):
@@ -615,12 +625,9 @@ def halt(entries, servers_result, grace=GRACE, root=None, procs=None):
             # a process that ignores SIGTERM: take what it started since, then SIGKILL
             alive = {p: tree[p] for p in left}
             for p in left:
-                for d in procs.descendants(p):
-                    if d not in tree:
-                        di = procs.info(d)
-                        if di and not di["zombie"] and (me is None or di["uid"] == me):
-                            alive[d] = (di["start"], procs.rss(d))
-                            tree[d] = alive[d]
+                for d, start_rss in _below(procs, p, me).items():
+                    tree.setdefault(d, start_rss)
+                    alive.setdefault(d, tree[d])
             _send(procs, alive, "SIGKILL", me)
             signals.append("SIGKILL")
             left = _wait_gone(procs, tree, time.monotonic() + KILL_WAIT)
