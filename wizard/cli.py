@@ -13,6 +13,8 @@ from wizard import exitcodes
 COMMANDS = {
     "run": ("wizard.cmd_run", "run a notebook's code outside Jupyter and say how it ended"),
     "halt": ("wizard.cmd_halt", "shut kernels down to free memory"),
+    "watch": ("wizard.watch", "record kernels' memory and how each one dies (leave it running)"),
+    "history": ("wizard.history", "list the kernel deaths the recorder saw, and why they died"),
 }
 
 DESCRIPTION = """\

@@ -47,6 +47,12 @@ def gather(root=None, deep=False, server_timeout=1.0):
         "kernelspecs": []
     }
     _idle_times(facts)
+    from wizard import history
+    from wizard.rules import RECENT_DEATH_SECONDS
+
+    db = root.path(history.default_db_path())  # inside a fixture tree: its own (none)
+    facts["recorder"] = history.recorder_status(db)
+    facts["deaths"] = history.recent_deaths(db, RECENT_DEATH_SECONDS, errors=errors)
     for key in ("memory", "kernels", "servers", "kernelspecs"):
         for line in facts[key].get("errors") or []:
             errors.append(f"{key}: {line}")

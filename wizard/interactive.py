@@ -105,6 +105,7 @@ def session(ctx, args, answers, base):
         p.line("  Yes, memory is the likely cause:")
         render_text.write_findings(p, memory, args.verbose)
         shown.update(f["id"] for f in memory)
+        offer_halt(p, asker, ctx, facts)
         if not asker.yes("  Look for other causes too?"):
             return finish(p, facts, findings, shown, args.verbose)
     else:
@@ -120,6 +121,30 @@ def session(ctx, args, answers, base):
         render_text.write_findings(p, rest, args.verbose, start=len(shown) + 1)
         shown.update(f["id"] for f in rest)
     return finish(p, facts, findings, shown, args.verbose)
+
+
+def offer_halt(p, asker, ctx, facts):
+    """Memory is the cause: offer to shut down the kernels that sit idle holding it."""
+    from wizard import halting
+
+    kernels = (facts.get("kernels") or {}).get("kernels") or []
+    if not kernels:
+        return None
+    try:
+        picked = halting.select(
+            kernels, facts.get("servers"), idle=rules.IDLE_SECONDS, now=facts.get("now")
+        )["chosen"]
+    except halting.TargetError:
+        return None
+    idle = [k for k, _ in picked if (k.get("rss_bytes") or 0) >= rules.IDLE_MIN_BYTES]
+    if not idle:
+        p.line("  No kernel has been idle long enough to shut down safely; see the commands above.")
+        return None
+    p.line()
+    p.line(f"  {len(idle)} kernel(s) have been idle for a while and hold memory.")
+    if not asker.yes("  Shut them down now (you will be asked to confirm the list)?"):
+        return None
+    return halting.halt_kernels(idle, facts.get("servers"), ctx, ask=asker.yes)
 
 
 def finish(p, facts, findings, shown, verbose):

@@ -36,6 +36,8 @@ def report(facts, findings, docs_base, exit_code):
         "servers": servers.get("servers") or [],
         "fallback": servers.get("fallback"),
         "kernelspecs": (facts.get("kernelspecs") or {}).get("kernelspecs") or [],
+        "deaths": facts.get("deaths") or [],
+        "recorder": facts.get("recorder"),
         "findings": [{k: v for k, v in f.items() if k != "cause"} for f in findings],
         "errors": facts.get("errors") or [],
         "summary": {"problems": problems, "warnings": warnings, "exit_code": exit_code},

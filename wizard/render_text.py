@@ -143,8 +143,34 @@ def summary_kernelspecs(facts):
     return text
 
 
+def death_lines(p, facts):
+    """The memory of the last recorded death as a sparkline, under its check line."""
+    from wizard import history
+
+    deaths = facts.get("deaths") or []
+    if deaths and len(deaths[0].get("samples") or []) > 1:
+        samples = deaths[0]["samples"]
+        spark = history.sparkline(samples, unicode=p.marks is MARKS_UNICODE)
+        yield f"memory before it died: {spark} {fmt.size(samples[-1])}"
+
+
+def summary_deaths(facts):
+    from wizard import history
+
+    deaths = facts.get("deaths") or []
+    rec = facts.get("recorder") or {}
+    if deaths:
+        d = deaths[0]
+        more = f" ({len(deaths)} in the last day)" if len(deaths) > 1 else ""
+        return history.describe(d, facts.get("now")) + more
+    if rec.get("running"):
+        return "none in the last day; the recorder is running"
+    return "none recorded; start the recorder before the next crash: python -m wizard watch"
+
+
 SUMMARIES = {
     "banner": summary_banner,
+    "deaths": summary_deaths,
     "memory": summary_memory,
     "oom": summary_oom,
     "processes": summary_processes,
@@ -207,6 +233,9 @@ def write_checks(p, facts, findings, verbose, only=None):
             continue
         status = check_status(check["id"], findings, facts)
         p.line(f"{p.mark(status)} {check['title']}: {SUMMARIES[check['id']](facts)}")
+        if check["id"] == "deaths":
+            for line in death_lines(p, facts):
+                p.line("      " + line)
         if check["id"] == "kernels":
             rows = kernel_rows(facts, mem.get("limit_bytes"), now)
             shown = rows if verbose else rows[:MAX_KERNELS_SHOWN]

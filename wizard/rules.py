@@ -27,6 +27,7 @@ IDLE_MIN_BYTES = 100 << 20  # ... when it holds at least this much
 MANY_KERNELS = 5
 PRESSURE_SOME_AVG10 = 20.0  # % of time tasks waited for memory in the last 10 s
 RECENT_OOM_SECONDS = 24 * 3600  # kernel-log kills newer than this are "recent"
+RECENT_DEATH_SECONDS = 24 * 3600  # deaths the recorder saw in this window lead the verdict
 
 CHECKS = [
     {
@@ -34,6 +35,13 @@ CHECKS = [
         "title": "What the message said",
         "what": "The banner's wording (asked, or given with --banner): a signal name, an exit "
         "code, or only that the kernel died. It decides which evidence is looked at first.",
+    },
+    {
+        "id": "deaths",
+        "title": "Recorded deaths",
+        "what": "The kernels the recorder (python -m wizard watch, or the server extension) saw "
+        "die in the last day: when, which notebook, the memory each held against the limit, "
+        "and the cause: oom-kill, shutdown, signal, exit or unknown.",
     },
     {
         "id": "memory",
@@ -123,6 +131,68 @@ def _recent_kills(mem, now):
 
 
 # -- the rules ----------------------------------------------------------------
+
+
+def _last_crash(facts):
+    """The newest death the recorder saw that was not a stop on request, or None."""
+    for d in facts.get("deaths") or []:
+        if d.get("cause") != "shutdown":
+            return d
+    return None
+
+
+def _death_finding(d, facts, hint, commands, anchor):
+    from wizard import history
+
+    now = facts.get("now")
+    evidence = []
+    if d.get("detail"):
+        evidence.append(f"how it is known: {d['detail']}")
+    evidence += [history.describe(x, now) for x in (facts.get("deaths") or []) if x is not d][:4]
+    return {
+        "message": history.describe(d, now) + ".",
+        "hint": hint,
+        "commands": commands,
+        "evidence": evidence,
+        "signal_anchor": anchor,
+    }
+
+
+def recorded_oom(facts):
+    d = _last_crash(facts)
+    if not d or not (d["cause"] == "oom-kill" or d.get("signal") == "SIGKILL"):
+        return None
+    hint = (
+        "It ran out of memory: halt the notebooks you are not using, or make the calculation "
+        "smaller, then run it again."
+        if d["cause"] == "oom-kill"
+        else "Killed outright, with no OOM kill counted: something stopped it by force (kill -9, "
+        "a restart that timed out)."
+    )
+    cmds = [*_halt_commands(_kernels(facts)), "python -m wizard history"]
+    return _death_finding(d, facts, hint, cmds, "signal-sigkill")
+
+
+def recorded_native(facts):
+    from wizard import signals
+
+    d = _last_crash(facts)
+    row = signals.BY_NAME.get(d.get("signal")) if d and d["cause"] == "signal" else None
+    if not row or row["cause"] != "native":
+        return None
+    hint = (
+        "Native code in a library crashed, not Jupyter: run the same code outside Jupyter to "
+        "see the crash, then upgrade or report that library."
+    )
+    return _death_finding(d, facts, hint, ["python -m wizard history"], row["anchor"])
+
+
+def recorded_exit(facts):
+    d = _last_crash(facts)
+    if not d or d["cause"] != "exit":
+        return None
+    hint = "It ended by itself: right after a start this usually means it could not start."
+    return _death_finding(d, facts, hint, ["jupyter kernelspec list"], "exit-code")
 
 
 def oom_kills(facts):
@@ -358,6 +428,35 @@ def plain_server(facts):
 # Ranked: the first rule that fires leads the verdict (the banner can move a family
 # to the front, see rank()). "cause" ties a rule to a family of the signals table.
 RULES = [
+    {
+        "id": "recorded-oom-kill",
+        "severity": PROBLEM,
+        "check": "deaths",
+        "cause": "memory",
+        "when": "The recorder saw a kernel die in the last day, killed by the OOM killer (or by "
+        "SIGKILL): its notebook, memory and limit lead the verdict.",
+        "doc_label": "kernel-terminated-memory",
+        "test": recorded_oom,
+    },
+    {
+        "id": "recorded-native-crash",
+        "severity": PROBLEM,
+        "check": "deaths",
+        "cause": "native",
+        "when": "The recorder saw a kernel die in the last day of SIGSEGV, SIGABRT, SIGBUS or "
+        "SIGILL.",
+        "doc_label": "kernel-terminated-eliminate-jupyter",
+        "test": recorded_native,
+    },
+    {
+        "id": "recorded-exit",
+        "severity": PROBLEM,
+        "check": "deaths",
+        "cause": "cannot-start",
+        "when": "The recorder saw a kernel end by itself, with an exit code, in the last day.",
+        "doc_label": "kernel-cannot-start",
+        "test": recorded_exit,
+    },
     {
         "id": "stopped-on-purpose",
         "severity": INFO,

@@ -1,0 +1,59 @@
+"""The walk-through on a terminal, against a real server: memory is the cause, and it offers
+to shut down the idle kernel that holds memory, sparing the one that is busy."""
+
+import io
+import os
+import threading
+import time
+
+import pytest
+from test_cli import TTYStringIO
+
+from wizard import cli, rules
+from wizard.context import Context
+
+pytestmark = pytest.mark.server
+
+
+def test_walk_through_offers_to_halt_the_idle_kernel(jupyter_server_factory, monkeypatch):
+    server = jupyter_server_factory()
+    idle = server.create_session("idle.ipynb")["kernel"]["id"]
+    busy = server.create_session("busy.ipynb")["kernel"]["id"]
+    assert (
+        server.execute(idle, "hog = bytearray(120 * 2**20)\nhog[::4096] = b'x' * len(hog[::4096])")[
+            "status"
+        ]
+        == "ok"
+    )
+    worker = threading.Thread(target=server.execute, args=(busy, "import time; time.sleep(20)"))
+    worker.start()
+    time.sleep(2.5)  # the idle kernel's last activity is now over a second ago
+
+    # Thresholds scaled down so the test needs no quarter of an hour.
+    monkeypatch.setattr(rules, "IDLE_SECONDS", 1)
+    monkeypatch.setattr(rules, "IDLE_MIN_BYTES", 50 * 2**20)
+    for k in list(os.environ):
+        if k.startswith(("JUPYTER", "WIZARD")):
+            monkeypatch.delenv(k, raising=False)
+    for k, v in server.env.items():
+        monkeypatch.setenv(k, v)
+
+    # 1: the SIGKILL wording; n: not stopped on purpose; y: shut the idle ones down;
+    # y: confirm the list; n: no need to look further
+    stdin = TTYStringIO("1\nn\ny\ny\nn\n")
+    out = TTYStringIO()
+    ctx = Context(stdin=stdin, stdout=out, stderr=io.StringIO(), environ={"NO_COLOR": "1"})
+    code = cli.run([], ctx)
+    text = out.getvalue()
+    try:
+        assert "Step 3 of 4: Is it memory?" in text
+        assert "idle.ipynb" in text
+        assert "Shut them down now" in text
+        left = {k["id"] for k in server.kernels()}
+        assert idle not in left, text
+        assert busy in left, text
+        assert "freed" in text
+        assert server.token not in text
+        assert code == 1  # memory trouble was found
+    finally:
+        worker.join(timeout=30)
