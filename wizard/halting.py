@@ -16,7 +16,7 @@ command line's JSON mode and the tests.
 import os
 import time
 
-from wizard import exitcodes, fmt
+from wizard import exitcodes, fmt, procfs
 
 GRACE = 5.0  # seconds between SIGTERM and SIGKILL
 SERVER_WAIT = 3.0  # after a server said the kernel is shut down: time for its processes to go
@@ -331,7 +331,7 @@ def plan(chosen, servers_result, procs=None):
 
 def looks_like_server(argv):
     """Whether a command line is a Jupyter server's (jupyter server/lab/notebook...)."""
-    from wizard.probes.kernels import _SERVER_MODULES
+    from wizard.probes.kernels import SERVER_MODULES
 
     n = len(argv)
     for i, a in enumerate(argv[:8]):
@@ -340,7 +340,7 @@ def looks_like_server(argv):
             base = base.removesuffix(suffix)
         if base in _SERVER_EXES:
             return True
-        if a == "-m" and i + 1 < n and argv[i + 1].split(".")[0] in _SERVER_MODULES:
+        if a == "-m" and i + 1 < n and argv[i + 1].split(".")[0] in SERVER_MODULES:
             return True
         if base == "jupyter" and i + 1 < n and argv[i + 1] in _SERVER_SUBCOMMANDS:
             return True
@@ -397,42 +397,40 @@ class _ProcProcesses:
     proc = "/proc"
 
     def __init__(self):
-        from wizard.probes import kernels as kp
+        from wizard.probes import kernlog
         from wizard.sysroot import SysRoot
 
-        self.kp = kp
-        self.btime = kp._btime(SysRoot("/"))
+        self.btime = kernlog.boot_time(SysRoot("/"))
         self.clk = os.sysconf("SC_CLK_TCK")
         self.page = os.sysconf("SC_PAGE_SIZE")
 
     def info(self, pid):
         """``{"start", "uid", "zombie", "ppid"}``, or None when there is no such process."""
-        kp = self.kp
         try:
             st = os.stat(f"{self.proc}/{pid}")
-            stat = kp._read(f"{self.proc}/{pid}/stat", 4096).decode("ascii", "replace")
+            stat = procfs.read(f"{self.proc}/{pid}/stat", 4096).decode("ascii", "replace")
         except OSError:
             return None
-        fields = kp._stat_fields(stat)
+        fields = procfs.stat_fields(stat)
         return {
-            "start": kp._started(stat, self.btime, self.clk),
+            "start": procfs.started(stat, self.btime, self.clk),
             "uid": st.st_uid,
             "zombie": bool(fields) and fields[0] in ("Z", "X"),
-            "ppid": kp._ppid(stat),
+            "ppid": procfs.ppid(stat),
         }
 
     def rss(self, pid):
-        return self.kp._statm_rss(self.proc, pid, self.page) or 0
+        return procfs.statm_rss(self.proc, pid, self.page) or 0
 
     def descendants(self, pid):
-        return self.kp._ProcTree(self.proc).descendants(pid)
+        return procfs.ProcTree(self.proc).descendants(pid)
 
     def cmdline(self, pid):
         try:
-            data = self.kp._read(f"{self.proc}/{pid}/cmdline", self.kp.CMDLINE_MAX)
+            data = procfs.read(f"{self.proc}/{pid}/cmdline", procfs.CMDLINE_MAX)
         except OSError:
             return None
-        return self.kp._split_cmdline(data) if data else None
+        return procfs.split_cmdline(data) if data else None
 
     def signal(self, pid, name):
         import signal
@@ -709,13 +707,13 @@ def shutdown_via_server(server, kernel_id, root):
         return False, "its Jupyter server is no longer known"
     if not kernel_id:
         return False, "its kernel id is unknown, so the server cannot be asked"
-    info, err = servers._read_info(root, server["file"])
+    info, err = servers.read_info(root, server["file"])
     if err:
         return False, err
     secrets = [s for s in (info.get("token"), info.get("password")) if isinstance(s, str) and s]
     if info.get("pid") not in (None, server.get("pid")):
         return False, f"the server file {server['file']} now belongs to another server"
-    targets = servers._targets(info, server.get("url"))
+    targets = servers.request_targets(info, server.get("url"))
     if targets is None:
         return False, (
             "its server listens on another host, and its token is only sent to this "
@@ -731,7 +729,7 @@ def shutdown_via_server(server, kernel_id, root):
     errors = []
     for host, port in targets:
         where = port if host == "unix" else f"{host}:{port}"
-        conn = servers._connection(host, port, bool(info.get("secure")), API_TIMEOUT)
+        conn = servers.connection(host, port, bool(info.get("secure")), API_TIMEOUT)
         try:
             conn.request("DELETE", path, headers=headers)
             resp = conn.getresponse()

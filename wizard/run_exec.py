@@ -51,14 +51,14 @@ def own_memory_cgroup(root):
     """
     from wizard.probes import memory
 
-    v2, v1 = memory._own_cgroups(root.read_text("/proc/self/cgroup"))
-    mounts = memory._mounts(root.read_text("/proc/self/mountinfo", limit=4 << 20))
+    v2, v1 = memory.parse_own_cgroups(root.read_text("/proc/self/cgroup"))
+    mounts = memory.parse_mounts(root.read_text("/proc/self/mountinfo", limit=4 << 20))
     if "memory" in v1 and mounts.get("memory"):
-        found = memory._locate(root, mounts["memory"], v1["memory"])
+        found = memory.locate_cgroup(root, mounts["memory"], v1["memory"])
         if found:
             return 1, found[0][0][0]
     if v2 is not None and mounts.get("cgroup2"):
-        found = memory._locate(root, mounts["cgroup2"], v2)
+        found = memory.locate_cgroup(root, mounts["cgroup2"], v2)
         if found:
             return 2, found[0][0][0]
     raise ValueError("no memory cgroup mounted")

@@ -22,8 +22,11 @@ passwords or keys are hidden in ``cmdline``.
 import os
 import sys
 
+from wizard import procfs
+from wizard.probes import kernlog
+
 CONN_MAX = 64 * 1024  # a connection file is ~300 bytes; anything bigger is garbage
-CMDLINE_MAX = 64 * 1024
+CMDLINE_MAX = procfs.CMDLINE_MAX
 ENVIRON_MAX = 256 * 1024
 ARG_MAX_CHARS = 2000
 ARGS_MAX = 200
@@ -35,7 +38,7 @@ _NOT_KERNELS = frozenset(
 _SECRET_WORDS = ("token", "password", "passwd", "secret", "key")
 # The name jupyter gives each family's kernelspec, used when nothing better is known.
 _DEFAULT_NAMES = {"ipykernel": "python3", "ir": "ir", "julia": "julia", "sage": "sagemath"}
-_SERVER_MODULES = ("jupyter_server", "notebook", "jupyterlab", "nbclassic", "voila")
+SERVER_MODULES = ("jupyter_server", "notebook", "jupyterlab", "nbclassic", "voila")
 
 
 def probe(root, uid=None):
@@ -88,7 +91,7 @@ def recognise(argv):
             conn = conn or a.split("=", 1)[1]
     if module is not None:
         top = module.split(".")[0]
-        if top == "wizard" or top in _SERVER_MODULES:
+        if top == "wizard" or top in SERVER_MODULES:
             return None
     family = "other"
     if module and "sage.repl.ipython_kernel" in module:
@@ -152,14 +155,6 @@ def clean_cmdline(argv):
     if len(argv) > ARGS_MAX:
         out.append(f"... ({len(argv) - ARGS_MAX} more)")
     return out
-
-
-def _split_cmdline(data):
-    argv = [a.decode("utf-8", "replace") for a in data.rstrip(b"\0").split(b"\0")]
-    if len(argv) == 1 and " " in argv[0]:
-        # setproctitle-style: the process rewrote its command line as one string
-        argv = argv[0].split()
-    return argv
 
 
 # ---------------------------------------------------------------------------
@@ -257,14 +252,6 @@ def _fill_names(root, k, family, environ_reader, result):
 # Linux: raw /proc
 
 
-def _read(path, limit):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        return os.read(fd, limit)
-    finally:
-        os.close(fd)
-
-
 def _scan_proc(root, uid, result):
     proc = root.path("/proc")
     try:
@@ -295,7 +282,7 @@ def _scan_proc(root, uid, result):
             continue
         if b".json" not in data and b"kernel" not in data:
             continue
-        argv = _split_cmdline(data)
+        argv = procfs.split_cmdline(data)
         hit = recognise(argv)
         if hit is None:
             continue
@@ -306,15 +293,15 @@ def _scan_proc(root, uid, result):
     if not found:
         return
 
-    tree = _ProcTree(proc)
-    btime = _btime(root)
+    tree = procfs.ProcTree(proc)
+    btime = kernlog.boot_time(root)
     clk = os.sysconf("SC_CLK_TCK")
     page = os.sysconf("SC_PAGE_SIZE")
     conn_of = {pid: conn for pid, _, conn, _ in found}
     for pid, family, conn, argv in found:
         try:
             st = os.stat(f"{proc}/{pid}")
-            stat = _read(f"{proc}/{pid}/stat", 4096).decode("ascii", "replace")
+            stat = procfs.read(f"{proc}/{pid}/stat", 4096).decode("ascii", "replace")
         except PermissionError:
             result["denied"] += 1
             continue
@@ -325,129 +312,24 @@ def _scan_proc(root, uid, result):
             continue
         # A wrapper (conda run, a shell script) and the kernel it starts name the same
         # file: keep the outermost, whose tree holds both.
-        if conn_of.get(_ppid(stat)) == conn:
+        if conn_of.get(procfs.ppid(stat)) == conn:
             continue
-        rss = _statm_rss(proc, pid, page)
+        rss = procfs.statm_rss(proc, pid, page)
         if rss is None:
             result["vanished"] += 1
             continue
         k = _new_kernel(pid, _resolve_conn(conn, pid, proc), argv, st.st_uid)
-        k["started"] = _started(stat, btime, clk)
+        k["started"] = procfs.started(stat, btime, clk)
         # kernels below this one are listed on their own: not counted twice
         desc = tree.descendants(pid, {p for p, c in conn_of.items() if c != conn})
         k["children"] = len(desc)
         for d in desc:
-            rss += _statm_rss(proc, d, page) or 0
+            rss += procfs.statm_rss(proc, d, page) or 0
         k["rss_bytes"] = rss
         _fill_names(
-            root, k, family, lambda p=pid: _read(f"{proc}/{p}/environ", ENVIRON_MAX), result
+            root, k, family, lambda p=pid: procfs.read(f"{proc}/{p}/environ", ENVIRON_MAX), result
         )
         result["kernels"].append(k)
-
-
-def _statm_rss(proc, pid, page):
-    try:
-        return int(_read(f"{proc}/{pid}/statm", 512).split()[1]) * page
-    except (OSError, IndexError, ValueError):
-        return None
-
-
-def _stat_fields(stat):
-    # the fields after "pid (comm) ": comm may hold spaces and parentheses
-    return stat[stat.rfind(")") + 2 :].split()
-
-
-def _ppid(stat):
-    try:
-        return int(_stat_fields(stat)[1])
-    except (IndexError, ValueError):
-        return None
-
-
-def _started(stat, btime, clk):
-    if btime is None:
-        return None
-    try:
-        return btime + int(_stat_fields(stat)[19]) / clk
-    except (IndexError, ValueError):
-        return None
-
-
-def _btime(root):
-    try:
-        for line in root.read_text("/proc/stat").splitlines():
-            if line.startswith("btime "):
-                return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        return None
-    return None
-
-
-class _ProcTree:
-    """Children of a pid: /proc/PID/task/TID/children, else a ppid map of /proc/*/stat."""
-
-    def __init__(self, proc):
-        self.proc = proc
-        self.by_parent = None  # built only when children files are missing
-
-    def children(self, pid):
-        if self.by_parent is None:
-            kids = self._from_children_files(pid)
-            if kids is not None:
-                return kids
-            self._build_map()
-        return self.by_parent.get(pid, [])
-
-    def _from_children_files(self, pid):
-        """Children listed in task/*/children; None when the system has no such files."""
-        base = f"{self.proc}/{pid}/task"
-        try:
-            tids = os.listdir(base)
-        except FileNotFoundError:
-            return None if os.path.isdir(f"{self.proc}/{pid}") else []
-        except OSError:
-            return []
-        kids = []
-        for tid in tids:
-            try:
-                data = _read(f"{base}/{tid}/children", 1 << 16)
-            except FileNotFoundError:
-                if os.path.isdir(f"{base}/{tid}"):
-                    return None  # a kernel built without CONFIG_PROC_CHILDREN
-                continue  # the thread ended
-            except OSError:
-                continue
-            kids.extend(int(x) for x in data.split() if x.isdigit())
-        return kids
-
-    def _build_map(self):
-        self.by_parent = {}
-        try:
-            names = os.listdir(self.proc)
-        except OSError:
-            return
-        for name in names:
-            if not name.isdigit():
-                continue
-            try:
-                stat = _read(f"{self.proc}/{name}/stat", 4096).decode("ascii", "replace")
-            except OSError:
-                continue
-            parent = _ppid(stat)
-            if parent is not None:
-                self.by_parent.setdefault(parent, []).append(int(name))
-
-    def descendants(self, pid, skip=()):
-        """Every process below ``pid``, leaving out ``skip`` pids and what is below them."""
-        out = set()
-        todo = [pid]
-        while todo:
-            for c in self.children(todo.pop()):
-                if c in out or c == pid or c in skip:
-                    continue
-                out.add(c)
-                todo.append(c)
-        return out
 
 
 # ---------------------------------------------------------------------------

@@ -135,7 +135,7 @@ def _clean_path(p):
     return parts
 
 
-def _own_cgroups(text):
+def parse_own_cgroups(text):
     """``(v2_path, {v1 controller: path})`` from ``/proc/self/cgroup``."""
     v2 = None
     v1 = {}
@@ -173,7 +173,7 @@ def _unescape(s):
     return "".join(out)
 
 
-def _mounts(text):
+def parse_mounts(text):
     """``{"cgroup2": [(root, mountpoint)], <v1 controller>: [(root, mountpoint)]}``."""
     found = {}
     for line in (text or "").split("\n"):
@@ -200,7 +200,7 @@ def _join(base, parts):
     return base.rstrip("/") + "".join("/" + p for p in parts)
 
 
-def _locate(root, mounts, path):
+def locate_cgroup(root, mounts, path):
     """The cgroup ``path`` in the first fitting mount: ``(levels, mountpoint)``.
 
     ``levels`` is a list of ``(directory, cgroup path label)`` from the own cgroup
@@ -504,14 +504,14 @@ def probe(root, oom_log=True):
 
     # Cgroups
     text = _read(root, "/proc/self/cgroup", errors)
-    v2_path, v1_paths = _own_cgroups(text)
+    v2_path, v1_paths = parse_own_cgroups(text)
     if text and text.strip() and v2_path is None and not v1_paths:
         _garbage(errors, "/proc/self/cgroup", text.strip())
     mounts = {}
     if v2_path is not None or v1_paths:
         # mountinfo can be long (hundreds of mounts): read all of it
         text = _read(root, "/proc/self/mountinfo", errors, limit=4 << 20)
-        mounts = _mounts(text)
+        mounts = parse_mounts(text)
         if text and " - " not in text:
             _garbage(errors, "/proc/self/mountinfo", text.strip())
         if "cgroup2" not in mounts and "memory" not in mounts:
@@ -520,7 +520,7 @@ def probe(root, oom_log=True):
     def levels_of(kind, path):
         if path is None or not mounts.get(kind):
             return None
-        found = _locate(root, mounts[kind], path)
+        found = locate_cgroup(root, mounts[kind], path)
         return found[0] if found else None
 
     v2_levels = levels_of("cgroup2", v2_path)

@@ -47,7 +47,7 @@ def probe(root, timeout_total=1.0):
         if not (name.startswith(("jpserver-", "nbserver-")) and name.endswith(".json")):
             continue
         path = os.path.join(runtime, name)
-        info, err = _read_info(root, path)
+        info, err = read_info(root, path)
         if err:
             result["errors"].append(err)
             continue
@@ -65,7 +65,7 @@ def probe(root, timeout_total=1.0):
     return result
 
 
-def _read_info(root, path):
+def read_info(root, path):
     import json
 
     try:
@@ -181,7 +181,7 @@ def is_loopback(host):
     )
 
 
-def _targets(info, url):
+def request_targets(info, url):
     """Where to connect: [(host, port)] or [("unix", path)]; None when not loopback."""
     sock = _str(info.get("sock"))
     if sock:
@@ -215,7 +215,7 @@ def _ask(server, info, secrets, deadline, timeout_total):
 
     budget = max(deadline - time.monotonic(), 0.0)
 
-    targets = _targets(info, server["url"])
+    targets = request_targets(info, server["url"])
     if targets is None:
         server["error"] = (
             "not asked: the server listens on another host, and its token is only sent to "
@@ -243,7 +243,7 @@ def _ask(server, info, secrets, deadline, timeout_total):
     server["error"] = "; ".join(errors) or None
 
 
-def _connection(host, port, secure, timeout):
+def connection(host, port, secure, timeout):
     import http.client
 
     if host == "unix":
@@ -280,7 +280,7 @@ def _ask_one(server, host, port, secure, base, token, deadline, budget):
 
     where = port if host == "unix" else f"{host}:{port}"
     headers = {"Authorization": f"token {token}"} if token else {}
-    conn = _connection(host, port, secure, max(deadline - time.monotonic(), 0.001))
+    conn = connection(host, port, secure, max(deadline - time.monotonic(), 0.001))
     answered = False
     try:
         got = {}
