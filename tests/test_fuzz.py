@@ -79,6 +79,7 @@ def assert_clean(code, out, err, as_json):
     assert "internal error" not in err, err
     # the probes handle garbage themselves: the collector's last net must not catch anything
     assert "check failed" not in out, out
+    assert "scan stopped" not in out, out
     assert TOKEN not in out + err
     assert "SECRETKEY" not in out + err
     if as_json:
