@@ -100,10 +100,14 @@ def _banner_cause(facts):
     return b["row"]["cause"] if b and b.get("row") else None
 
 
-def _halt_commands(kernels):
-    # halt is a wizard command; point at the exact kernels when we know them
+def _halt_commands(kernels, idle_first=True):
+    """Commands that free memory: the idle kernels, then the biggest ones by name."""
     cmds = []
-    for k in kernels[:3]:
+    if kernels and idle_first:
+        cmds.append(f"python -m wizard halt --idle {IDLE_SECONDS // 60}m")
+    for k in kernels[:2]:
+        if k.get("execution_state") == "busy":
+            continue  # running code: the user may be waiting for it
         target = k.get("notebook") or k.get("kernel_id") or str(k["pid"])
         cmds.append(f"python -m wizard halt {_quote(target)}")
     return cmds
@@ -122,7 +126,8 @@ def _kill_line(entry):
         else "at an unknown time"
     )
     size = f", {fmt.size(entry['rss_bytes'])} resident" if entry.get("rss_bytes") else ""
-    return f"killed {entry.get('name') or '?'} (pid {entry.get('pid')}) {when}{size}"
+    where = f" in cgroup {entry['memcg']}" if entry.get("memcg") else ""
+    return f"killed {entry.get('name') or '?'} (pid {entry.get('pid')}) {when}{size}{where}"
 
 
 def _recent_kills(mem, now):
@@ -212,15 +217,14 @@ def oom_kills(facts):
         message = f"The kernel log shows {len(recent)} out-of-memory kill(s) in the last day."
     if recent:
         message += " Last: " + _kill_line(recent[-1]) + "."
-    limit = _limit(facts)
     hint = (
-        f"Memory ran out (limit {fmt.size(limit)}): halt the notebooks you are not using, or "
-        "make the calculation smaller, then restart the kernel."
+        "Memory ran out: halt the notebooks you are not using, or make the calculation "
+        "smaller, then restart the kernel."
     )
     return {
         "message": message,
         "hint": hint,
-        "commands": _halt_commands(_kernels(facts)[1:]),
+        "commands": _halt_commands(_kernels(facts)),
         "evidence": evidence,
     }
 
@@ -289,7 +293,7 @@ def idle_kernels(facts):
         "message": f"{len(idle)} kernel(s) idle for over {fmt.duration(IDLE_SECONDS)} hold "
         f"{fmt.size(held)}: {names}{', ...' if len(idle) > 3 else ''}.",
         "hint": "Closing a tab does not stop a kernel: shut down the ones you are not using.",
-        "commands": _halt_commands(idle),
+        "commands": _halt_commands(idle, idle_first=False),
     }
 
 
@@ -301,7 +305,7 @@ def many_kernels(facts):
     return {
         "message": f"{len(ks)} kernels are running, holding {fmt.size(held)}.",
         "hint": "Each open notebook keeps its kernel and its memory until it is shut down.",
-        "commands": _halt_commands(ks[1:]),
+        "commands": _halt_commands(ks),
     }
 
 
