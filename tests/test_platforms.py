@@ -91,3 +91,11 @@ def test_as_an_ordinary_user(public_dir):
     status = report["memory"]["oom_log_status"]
     if Path("/proc/sys/kernel/dmesg_restrict").read_text().strip() == "1":
         assert status.startswith("unreadable")
+
+
+def test_run_says_in_one_line_where_it_works(monkeypatch, tmp_path):
+    monkeypatch.setattr(os, "name", "nt")
+    err = io.StringIO()
+    ctx = Context(stdin=io.StringIO(), stdout=io.StringIO(), stderr=err, environ={})
+    assert cli.run(["run", str(tmp_path / "a.ipynb")], ctx) == 2
+    assert err.getvalue() == "python -m wizard run: runs on Linux and macOS only\n"

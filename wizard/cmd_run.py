@@ -101,6 +101,9 @@ def main(argv, ctx):
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help exits 0, errors exit 2 (one line, printed already)
         return exitcodes.USAGE if exc.code else exitcodes.OK
+    if os.name != "posix":  # process groups, signals and rlimits are POSIX things
+        ctx.stderr.write(f"{PROG}: runs on Linux and macOS only\n")
+        return exitcodes.USAGE
     try:
         plan = make_plan(args, ctx.environ)
     except InputError as exc:

@@ -386,14 +386,18 @@ class OptionsDirective(_TableDirective):
     def run(self):
         command = self.arguments[0] if self.arguments else None
         if command is None:
-            parser = self.load("build_parser")()
+            build = self.load("build_parser")
         else:
             commands = self.load("COMMANDS")
             if command not in commands:
                 raise self.error(f"{self.name}: no command {command!r} in cli.COMMANDS")
             mod = importlib.import_module(commands[command][0])
             self.env.note_dependency(mod.__file__)
-            parser = mod.build_parser()
+            build = mod.build_parser
+        try:
+            parser = build()
+        except Exception as exc:  # a broken parser is a build error, said on one line
+            raise self.error(f"{self.name}: building the parser failed: {exc!r}") from exc
         rows = []
         for action in parser._actions:  # argparse keeps no public list of its options
             if action.help == "==SUPPRESS==":
