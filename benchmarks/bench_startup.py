@@ -21,13 +21,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from live_kernels import ENV, start_kernels, stop
+
 REPO = Path(__file__).resolve().parent.parent
 PY = sys.executable
 WIZARD = [PY, "-m", "wizard", "--no-input"]
-
-
-# Users' Pythons cache bytecode; a machine that forbids it would measure compiling instead.
-ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
 # GNU time reports the command's own peak RSS. wait4's ru_maxrss would also count the
@@ -57,29 +55,6 @@ def measure(cmd, runs, env=None):
     return {"seconds": statistics.median(times), "peak_bytes": max(peaks)}
 
 
-def start_kernels(n, tmp):
-    """n real ipykernel processes with their connection files, as a server would start them."""
-    procs = []
-    for i in range(n):
-        conn = Path(tmp) / f"kernel-bench{i:04d}.json"
-        env = dict(ENV, JPY_SESSION_NAME=f"bench-{i}.ipynb")
-        procs.append(
-            subprocess.Popen(
-                [PY, "-m", "ipykernel_launcher", "-f", str(conn)],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                env=env,
-            )
-        )
-    deadline = time.time() + 60
-    while time.time() < deadline and not all(
-        (Path(tmp) / f"kernel-bench{i:04d}.json").exists() for i in range(n)
-    ):
-        time.sleep(0.2)
-    time.sleep(2)  # let them finish importing
-    return procs
-
-
 def start_sleepers(n):
     return [
         subprocess.Popen(["sleep", "600"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -87,18 +62,12 @@ def start_sleepers(n):
     ]
 
 
-def stop(procs):
-    for p in procs:
-        p.kill()
-    for p in procs:
-        p.wait()
-
-
 def count_kernels():
     out = subprocess.run([*WIZARD, "--json"], capture_output=True, text=True, cwd=REPO, env=ENV)
     try:
         kernels = json.loads(out.stdout)["kernels"]
-        return sum(1 for k in kernels if (k.get("notebook") or "").startswith("bench-"))
+        names = [os.path.basename(k.get("notebook") or "") for k in kernels]
+        return sum(1 for name in names if name.startswith("bench-"))
     except (ValueError, KeyError):
         return None
 
@@ -139,7 +108,7 @@ def main():
         results["procs"] = measure(WIZARD, args.runs)
         rows.append((f"wizard with {args.procs} extra processes", results["procs"]))
     finally:
-        stop(sleepers)
+        stop(sleepers, grace=0)
 
     print(
         f"{'command':<52} {'median':>9} {'peak RSS':>10} {'vs psutil':>10} {'troubleshoot/x':>15}"

@@ -21,33 +21,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from live_kernels import ENV, start_kernels, stop
+
 REPO = Path(__file__).resolve().parent.parent
 PY = sys.executable
 CPU_TARGET = 0.01  # share of one core
 RSS_TARGET = 25 << 20
-# Users' Pythons cache bytecode; a machine that forbids it would measure compiling instead.
-ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-
-
-def start_kernels(n, tmp):
-    procs = []
-    for i in range(n):
-        conn = Path(tmp) / f"kernel-bench{i:04d}.json"
-        env = dict(ENV, JPY_SESSION_NAME=f"{tmp}/bench-{i}.ipynb")
-        procs.append(
-            subprocess.Popen(
-                [PY, "-m", "ipykernel_launcher", "-f", str(conn)],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                env=env,
-            )
-        )
-    deadline = time.time() + 120
-    files = [Path(tmp) / f"kernel-bench{i:04d}.json" for i in range(n)]
-    while time.time() < deadline and not all(f.exists() for f in files):
-        time.sleep(0.2)
-    time.sleep(3)  # the kernels finish importing: their start-up is not the recorder's cost
-    return procs
 
 
 def watch_command():
@@ -141,15 +120,7 @@ def main():
                 p.stat().st_size for p in db.parent.glob(db.name + "*") if p.is_file()
             )
         finally:
-            for k in kernels:
-                if k.poll() is None:
-                    k.send_signal(signal.SIGTERM)
-            for k in kernels:
-                try:
-                    k.wait(10)
-                except subprocess.TimeoutExpired:
-                    k.kill()
-                    k.wait()
+            stop(kernels)
 
     samples = max(int(result["wall_seconds"] / args.interval), 1)
     cpu_share = result["cpu_seconds"] / result["wall_seconds"]

@@ -31,3 +31,19 @@ def test_startup_benchmark_reports_its_ratios():
     assert re.search(r"worst wizard time / psutil baseline: \d+\.\d+ \(target <= 2\)", out)
     assert re.search(r"largest wizard peak RSS: \d+\.\d+ MiB \(target < 20\)", out)
     assert "jupyter troubleshoot / wizard" in out
+
+
+def test_recorder_benchmark_reports_cpu_memory_and_the_death_it_saw():
+    done = subprocess.run(
+        [sys.executable, "benchmarks/bench_watch.py", "--kernels", "2", "--seconds", "6"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = done.stdout
+    assert "recorder with 2 kernels" in out, out
+    assert re.search(r"CPU : \d+\.\d+% of one core \(target 1%", out)
+    assert re.search(r"RSS : \d+\.\d+ MiB peak \(target 25 MiB", out)
+    assert "death recorded: yes" in out
