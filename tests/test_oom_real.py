@@ -14,10 +14,9 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import need
+from cgroups import child_cgroup
 
 REPO = Path(__file__).resolve().parent.parent
-V1_MEMORY = Path("/sys/fs/cgroup/memory")
 LIMIT = 100 * 1024 * 1024
 
 pytestmark = pytest.mark.oom
@@ -37,70 +36,14 @@ PROBE = (
 )
 
 
-def own_memory_cgroup():
-    """This process's v1 memory cgroup path, or None."""
-    try:
-        with open("/proc/self/cgroup") as f:
-            for line in f:
-                _, ctrls, path = line.rstrip("\n").split(":", 2)
-                if "memory" in ctrls.split(","):
-                    return path
-    except OSError:
-        return None
-    return None
-
-
-def writable_memory_controller():
-    own = own_memory_cgroup()
-    if not sys.platform.startswith("linux") or os.geteuid() != 0 or own is None:
-        return None
-    d = V1_MEMORY / own.lstrip("/")
-    if (d / "memory.limit_in_bytes").exists() and os.access(d, os.W_OK):
-        return own, d
-    return None
-
-
-def cleanup(cg, parent):
-    """Move whatever is left into the parent cgroup and remove ``cg``."""
-    if not cg.exists():
-        return
-    for _ in range(50):
-        try:
-            pids = (cg / "cgroup.procs").read_text().split()
-        except OSError:
-            pids = []
-        for pid in pids:
-            try:
-                (parent / "cgroup.procs").write_text(pid)
-            except OSError:
-                pass  # the process has exited meanwhile
-        try:
-            cg.rmdir()
-            return
-        except OSError:
-            time.sleep(0.1)
-    cg.rmdir()  # one last time: let the error show
-
-
 @pytest.fixture(scope="module")
 def oom_killed():
     """A child cgroup with a 100 MB limit in which a 300 MB allocation was OOM-killed."""
-    found = writable_memory_controller()
-    need(found, "needs root and a writable cgroup v1 memory controller")
-    own, parent = found
-    name = f"wizard-test-{os.getpid()}"
-    cg = parent / name
-    cg.mkdir()
-    try:
-        (cg / "memory.limit_in_bytes").write_text(str(LIMIT))
-        if (cg / "memory.memsw.limit_in_bytes").exists():
-            (cg / "memory.memsw.limit_in_bytes").write_text(str(LIMIT))
-        limit = int((cg / "memory.limit_in_bytes").read_text())
-        assert 0 < LIMIT - limit < 4096 * 16 or limit == LIMIT
-
+    with child_cgroup(LIMIT) as cg:
+        assert 0 < LIMIT - cg.limit < 4096 * 16 or cg.limit == LIMIT
         started = time.time()
         hog = subprocess.Popen(
-            [sys.executable, "-c", ALLOCATE, str(cg)],
+            [sys.executable, "-c", ALLOCATE, str(cg.dir)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -113,18 +56,10 @@ def oom_killed():
                 hog.wait()
         assert hog.returncode == -9, (hog.returncode, stdout, stderr[-2000:])
         control = dict(
-            line.split() for line in (cg / "memory.oom_control").read_text().splitlines()
+            line.split() for line in (cg.dir / "memory.oom_control").read_text().splitlines()
         )
         assert int(control["oom_kill"]) >= 1
-        yield {
-            "cg": cg,
-            "path": own.rstrip("/") + "/" + name,
-            "limit": limit,
-            "pid": hog.pid,
-            "started": started,
-        }
-    finally:
-        cleanup(cg, parent)
+        yield {"cg": cg.dir, "path": cg.path, "limit": cg.limit, "pid": hog.pid, "started": started}
 
 
 def run_inside(cg, *cmd):

@@ -12,12 +12,12 @@ import time
 from pathlib import Path
 
 import pytest
+from cgroups import remove, writable_memory_controller
 from conftest import need
 
 from wizard import history
 
 REPO = Path(__file__).resolve().parent.parent
-V1_MEMORY = Path("/sys/fs/cgroup/memory")
 LIMIT = 300 * 1024 * 1024
 MiB = 1 << 20
 
@@ -221,18 +221,6 @@ def start_kernel(tmp_path, name="solo.ipynb"):
 # -- a real server in a cgroup ----------------------------------------------------------
 
 
-def own_memory_cgroup():
-    try:
-        with open("/proc/self/cgroup") as f:
-            for line in f:
-                _, ctrls, path = line.rstrip("\n").split(":", 2)
-                if "memory" in ctrls.split(","):
-                    return path
-    except OSError:
-        return None
-    return None
-
-
 class Scene:
     """A Jupyter server (optionally with extra arguments) in a child memory cgroup with a
     300 MB limit; ``open(name)`` starts a notebook's kernel, ``fire(name, code)`` runs code
@@ -242,15 +230,10 @@ class Scene:
         import jupyter_fixtures
 
         jupyter_fixtures.need_jupyter()
-        own = own_memory_cgroup()
-        ok = sys.platform.startswith("linux") and os.geteuid() == 0 and own is not None
-        parent = V1_MEMORY / (own or "/").lstrip("/")
-        need(
-            ok and (parent / "memory.limit_in_bytes").exists() and os.access(parent, os.W_OK),
-            "needs root and a writable cgroup v1 memory controller",
-        )
-        self.parent = parent
-        self.cg = parent / f"wizard-watch-{os.getpid()}-{time.monotonic_ns()}"
+        found = writable_memory_controller()
+        need(found, "needs root and a writable cgroup v1 memory controller")
+        own, self.parent = found
+        self.cg = self.parent / f"wizard-watch-{os.getpid()}-{time.monotonic_ns()}"
         self.path = own.rstrip("/") + "/" + self.cg.name
         self.server = jupyter_fixtures.JupyterServer(
             tmp_path / "server", extra_args=extra_args, env=wizard_env(env)
@@ -278,23 +261,7 @@ class Scene:
             self._remove_cgroup()
 
     def _remove_cgroup(self):
-        for _ in range(50):
-            if not self.cg.exists():
-                return
-            try:
-                pids = (self.cg / "cgroup.procs").read_text().split()
-            except OSError:
-                pids = []
-            for pid in pids:
-                try:
-                    (self.parent / "cgroup.procs").write_text(pid)
-                except OSError:
-                    pass  # gone meanwhile
-            try:
-                self.cg.rmdir()
-                return
-            except OSError:
-                time.sleep(0.1)
+        remove(self.cg, self.parent)
 
     def open(self, *names):
         for name in names:
