@@ -368,6 +368,36 @@ def test_oom_kill_and_shutdown_recorded_by_watch(tmp_path):
     assert "the OOM killer fired then" in text
     assert "of a 300 MiB limit" in text
 
+    # The wizard itself, run later with no recorder running, leads with that death.
+    env = wizard_env({"WIZARD_DB": str(db)})
+    done = subprocess.run(
+        [sys.executable, "-m", "wizard", "--json", "--no-input"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=60,
+    )
+    assert done.returncode == 1, done.stderr
+    report = json.loads(done.stdout)
+    first = report["findings"][0]
+    assert first["id"] == "recorded-oom-kill", [f["id"] for f in report["findings"]]
+    assert first["doc_label"] == "kernel-terminated-memory"
+    assert f"(pid {big})" in first["message"] and "the OOM killer fired then" in first["message"]
+    assert any(d["pid"] == big and d["cause"] == "oom-kill" for d in report["deaths"])
+    shown = subprocess.run(
+        [sys.executable, "-m", "wizard", "--no-input"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=60,
+    ).stdout
+    lines = shown.splitlines()
+    deaths_line = next(i for i, line in enumerate(lines) if "Recorded deaths:" in line)
+    assert f"big.ipynb's kernel (pid {big}) died at" in lines[deaths_line]
+    assert "memory before it died:" in lines[deaths_line + 1]
+
 
 # -- cgroups as the recorder reads them (fixture trees: v2 is not on this machine) ----------
 

@@ -143,13 +143,21 @@ def summary_kernelspecs(facts):
     return text
 
 
+def _lead_death(facts):
+    """The death the verdict leads with: the newest crash, else the newest stop."""
+    from wizard.rules import last_crash
+
+    deaths = facts.get("deaths") or []
+    return last_crash(facts) or (deaths[0] if deaths else None)
+
+
 def death_lines(p, facts):
     """The memory of the last recorded death as a sparkline, under its check line."""
     from wizard import history
 
-    deaths = facts.get("deaths") or []
-    if deaths and len(deaths[0].get("samples") or []) > 1:
-        samples = deaths[0]["samples"]
+    d = _lead_death(facts)
+    if d and len(d.get("samples") or []) > 1:
+        samples = d["samples"]
         spark = history.sparkline(samples, unicode=p.marks is MARKS_UNICODE)
         yield f"memory before it died: {spark} {fmt.size(samples[-1])}"
 
@@ -160,7 +168,7 @@ def summary_deaths(facts):
     deaths = facts.get("deaths") or []
     rec = facts.get("recorder") or {}
     if deaths:
-        d = deaths[0]
+        d = _lead_death(facts)
         more = f" ({len(deaths)} in the last day)" if len(deaths) > 1 else ""
         return history.describe(d, facts.get("now")) + more
     if rec.get("running"):

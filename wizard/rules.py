@@ -138,7 +138,7 @@ def _recent_kills(mem, now):
 # -- the rules ----------------------------------------------------------------
 
 
-def _last_crash(facts):
+def last_crash(facts):
     """The newest death the recorder saw that was not a stop on request, or None."""
     for d in facts.get("deaths") or []:
         if d.get("cause") != "shutdown":
@@ -164,7 +164,7 @@ def _death_finding(d, facts, hint, commands, anchor):
 
 
 def recorded_oom(facts):
-    d = _last_crash(facts)
+    d = last_crash(facts)
     if not d or not (d["cause"] == "oom-kill" or d.get("signal") == "SIGKILL"):
         return None
     hint = (
@@ -181,7 +181,7 @@ def recorded_oom(facts):
 def recorded_native(facts):
     from wizard import signals
 
-    d = _last_crash(facts)
+    d = last_crash(facts)
     row = signals.BY_NAME.get(d.get("signal")) if d and d["cause"] == "signal" else None
     if not row or row["cause"] != "native":
         return None
@@ -193,7 +193,7 @@ def recorded_native(facts):
 
 
 def recorded_exit(facts):
-    d = _last_crash(facts)
+    d = last_crash(facts)
     if not d or d["cause"] != "exit":
         return None
     hint = "It ended by itself: right after a start this usually means it could not start."
