@@ -26,16 +26,7 @@ SEGFAULT = "import ctypes; ctypes.string_at(0)"
 
 
 def wizard_cmd(name):
-    """``python -m wizard NAME``; the module's own entry while the CLI does not list it."""
-    from wizard import cli
-
-    if name in cli.COMMANDS:
-        return [sys.executable, "-m", "wizard", name]
-    entry = (
-        f"import sys; from wizard import context, {name} as m; "
-        "sys.exit(m.main(sys.argv[1:], context.Context()))"
-    )
-    return [sys.executable, "-c", entry]
+    return [sys.executable, "-m", "wizard", name]
 
 
 def wizard_env(extra=None):
