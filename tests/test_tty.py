@@ -1,5 +1,6 @@
 """The wizard on a real terminal (a pseudo-terminal): it asks, and the answers steer it."""
 
+import json
 import os
 import re
 import select
@@ -76,6 +77,22 @@ class Terminal:
         return code
 
 
+NOTEBOOK = {
+    "nbformat": 4,
+    "nbformat_minor": 5,
+    "metadata": {},
+    "cells": [
+        {"cell_type": "code", "metadata": {}, "outputs": [], "source": "x = 1"},
+        {
+            "cell_type": "code",
+            "metadata": {},
+            "outputs": [],
+            "source": "import ctypes\nctypes.string_at(0)",
+        },
+    ],
+}
+
+
 @pytest.fixture
 def env(tmp_path):
     """A known system: the fixture tree of test_cli (2 GiB cgroup, no kill, no kernel)."""
@@ -96,7 +113,9 @@ def env(tmp_path):
     return e
 
 
-def test_terminal_walk_through_for_a_segfault(env):
+def test_terminal_walk_through_for_a_segfault(env, tmp_path):
+    notebook = tmp_path / "crash.ipynb"
+    notebook.write_text(json.dumps(NOTEBOOK))
     t = Terminal(env=env)
     t.expect(r"Step 1 of 4: What did the message say\?")
     t.expect(r"Choose 1-\d")
@@ -106,9 +125,13 @@ def test_terminal_walk_through_for_a_segfault(env):
     t.type("n\n")
     t.expect(r"Step 3 of 4: Is it memory\?")
     t.expect(r"Step 4 of 4: Something else\?")
-    code = t.finish()
+    t.expect(r"Notebook to run outside Jupyter \(Enter to skip\): ")
+    t.type(f"{notebook}\n")  # the site's step 1, done for the user
+    code = t.finish(timeout=60)
     assert "native code in a library crashed" in t.screen
     assert "#kernel-terminated-eliminate-jupyter" in t.screen
+    run_part = t.screen.split("Notebook to run outside Jupyter", 1)[1]
+    assert "SIGSEGV" in run_part and "cell 2" in run_part.lower()
     assert "Traceback" not in t.screen
     assert code == 1
 

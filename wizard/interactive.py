@@ -98,7 +98,9 @@ def session(ctx, args, answers, base):
     shown = set()
 
     step(p, 3, "Is it memory?", "kernel-terminated-memory", base)
-    render_text.write_checks(p, facts, findings, args.verbose, only={"memory", "oom", "kernels"})
+    render_text.write_checks(
+        p, facts, findings, args.verbose, only={"deaths", "memory", "oom", "kernels"}
+    )
     memory = [f for f in findings if f["cause"] == "memory"]
     if memory:
         p.line()
@@ -120,7 +122,21 @@ def session(ctx, args, answers, base):
         p.line()
         render_text.write_findings(p, rest, args.verbose, start=len(shown) + 1)
         shown.update(f["id"] for f in rest)
+    offer_run(p, asker, ctx, base)
     return finish(p, facts, findings, shown, args.verbose)
+
+
+def offer_run(p, asker, ctx, base):
+    """Step 1 of the site's "something else": run the notebook's code without Jupyter."""
+    p.line()
+    p.line("  Without Jupyter, a crash shows itself: the wizard can run a notebook's code in a")
+    p.line(f"  plain Python process and say how it ends ({docs_map.url_for('wizard-run', base)}).")
+    path = asker.ask("  Notebook to run outside Jupyter (Enter to skip): ")
+    if not path:
+        return None
+    from wizard import cmd_run
+
+    return cmd_run.main([path, "--docs-url", base], ctx)
 
 
 def offer_halt(p, asker, ctx, facts):

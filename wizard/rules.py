@@ -26,6 +26,8 @@ IDLE_SECONDS = 15 * 60  # a kernel idle this long with memory is worth halting
 IDLE_MIN_BYTES = 100 << 20  # ... when it holds at least this much
 MANY_KERNELS = 5
 PRESSURE_SOME_AVG10 = 20.0  # % of time tasks waited for memory in the last 10 s
+# The site's step 1 (eliminate Jupyter) as one command; the user names the notebook.
+RUN_OUTSIDE = "python -m wizard run YOUR_NOTEBOOK.ipynb"
 RECENT_OOM_SECONDS = 24 * 3600  # kernel-log kills newer than this are "recent"
 RECENT_DEATH_SECONDS = 24 * 3600  # deaths the recorder saw in this window lead the verdict
 
@@ -330,7 +332,7 @@ def banner_native(facts):
         "not Jupyter.",
         "hint": "Run the same code outside Jupyter to see the crash itself, then upgrade or "
         "report the library whose code was running.",
-        "commands": ["python -X faulthandler your_script.py"],
+        "commands": [RUN_OUTSIDE],
         "signal_anchor": b["row"]["anchor"],
     }
 
@@ -404,7 +406,7 @@ def no_memory_evidence(facts):
         "message": "No sign of memory trouble: no out-of-memory kill recorded and memory is "
         "not near its limit.",
         "hint": "Rule out Jupyter: run the code in a terminal, then in a plain Jupyter server.",
-        "commands": ["python your_script.py"],
+        "commands": [RUN_OUTSIDE],
     }
 
 
