@@ -16,7 +16,7 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE / "docs" / "_ext")]
 
 from wizard import __version__  # noqa: E402
-from wizard.docs_map import DEFAULT_DOCS_URL  # noqa: E402
+from wizard.diagnosis.docs_map import DEFAULT_DOCS_URL  # noqa: E402
 
 # -- Project information -----------------------------------------------------
 

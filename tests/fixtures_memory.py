@@ -1,6 +1,6 @@
 """Fixture trees for the memory probe: fake /proc and /sys/fs/cgroup under a temporary dir."""
 
-from wizard.sysroot import SysRoot
+from wizard.system.sysroot import SysRoot
 
 GiB = 1 << 30
 MiB = 1 << 20

@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from wizard import cli, docs_map, exitcodes, signals
-from wizard.context import Context
+from wizard.base import exitcodes
+from wizard.commands import cli
+from wizard.diagnosis import docs_map, signals
+from wizard.report.context import Context
 
 REPO = Path(__file__).resolve().parent.parent
 GIB = 1 << 30

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from wizard import exitcodes, halting
-from wizard.context import Context
+from wizard.base import exitcodes
+from wizard.engines import halting
+from wizard.report.context import Context
 
 pytestmark = pytest.mark.server
 

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from conftest import need
 
-from wizard import run_exec
-from wizard.sysroot import SysRoot
+from wizard.engines import run_exec
+from wizard.system.sysroot import SysRoot
 
 REPO = Path(__file__).resolve().parent.parent
 DOCS = "https://docs.example/kw/"
@@ -490,7 +490,8 @@ def test_faulthandler_reports_are_parsed():
 
 
 def test_the_wizard_page_lists_the_run_exit_codes():
-    from wizard import cmd_run, docs_map
+    from wizard.commands import run as cmd_run
+    from wizard.diagnosis import docs_map
 
     page, _ = docs_map.LABELS["wizard-run"]
     text = (REPO / "docs" / f"{page}.rst").read_text()

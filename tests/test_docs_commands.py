@@ -408,7 +408,7 @@ def pyz(tmp_path_factory):
     from wizard_site import build_pyz
 
     dest = tmp_path_factory.mktemp("pyz") / "wizard.pyz"
-    return build_pyz(ROOT / "wizard", dest, "wizard.cli:main")
+    return build_pyz(ROOT / "wizard", dest, "wizard.commands.cli:main")
 
 
 _COMMANDS = {}
@@ -418,7 +418,7 @@ def wizard_commands():
     """The wizard's sub-commands: name -> whether its module is there."""
     if not _COMMANDS:
         code = (
-            "import json; from wizard import cli; "
+            "import json; from wizard.commands import cli; "
             "print(json.dumps({n: n in cli.available_commands() for n in cli.COMMANDS}))"
         )
         env = dict(os.environ, PYTHONPATH=str(ROOT))

@@ -9,8 +9,9 @@ from urllib.parse import urlsplit
 import pytest
 from test_cli import GIB, make_tree, point_wizard_at
 
-from wizard import cli, signals
-from wizard.context import Context
+from wizard.commands import cli
+from wizard.diagnosis import signals
+from wizard.report.context import Context
 
 
 def anchors(page):

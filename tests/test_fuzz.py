@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_cli import make_tree, point_wizard_at
 
-from wizard import cli
-from wizard.context import Context
+from wizard.commands import cli
+from wizard.report.context import Context
 
 TOKEN = "f00dfacecafe" * 4
 

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from wizard import deaths, history, recorder
+from wizard.commands import history
+from wizard.diagnosis import endings as deaths
+from wizard.engines import recorder
 
 REPO = Path(__file__).resolve().parent.parent
 MiB = 1 << 20
@@ -56,7 +58,7 @@ def test_no_database_is_no_history_quickly_and_without_sqlite(tmp_path):
     """The main command calls recent_deaths() on every run: with no database it must cost
     nothing (sqlite3 is not even imported) and return []."""
     code = (
-        "import sys, time; t = time.perf_counter(); from wizard import history; "
+        "import sys, time; t = time.perf_counter(); from wizard.commands import history; "
         f"d = history.recent_deaths({str(tmp_path / 'none.sqlite3')!r}); "
         "print(d, 'sqlite3' in sys.modules, time.perf_counter() - t)"
     )

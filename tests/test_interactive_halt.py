@@ -9,8 +9,9 @@ import time
 import pytest
 from test_cli import TTYStringIO
 
-from wizard import cli, rules
-from wizard.context import Context
+from wizard.commands import cli
+from wizard.diagnosis import rules
+from wizard.report.context import Context
 
 pytestmark = pytest.mark.server
 

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from wizard.probes import kernels
-from wizard.sysroot import SysRoot
+from wizard.system.sysroot import SysRoot
 
 KEY = "5ec2e7-k3y-0f-th3-c0nn3ct10n-f1l3"
 SLEEP = "import time; print('ready', flush=True); time.sleep(120)"
@@ -424,5 +424,5 @@ def test_recognise_rules():
     )
     assert r(["less", "/r/kernel-1.json"]) is None
     assert r(["python", "-m", "jupyter_server", "-f", "/r/kernel-1.json"]) is None
-    assert r(["python", "-m", "wizard.cli", "--f=/r/kernel-1.json"]) is None
+    assert r(["python", "-m", "wizard.commands.cli", "--f=/r/kernel-1.json"]) is None
     assert r([]) is None

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from wizard import jupyter_paths
 from wizard.probes import kernelspecs
-from wizard.sysroot import SysRoot
+from wizard.system import jupyter_paths
+from wizard.system.sysroot import SysRoot
 
 
 @pytest.fixture

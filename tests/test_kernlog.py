@@ -10,8 +10,8 @@ from fixtures_memory import build
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wizard.probes import kernlog
-from wizard.sysroot import SysRoot
+from wizard.system import kernlog
+from wizard.system.sysroot import SysRoot
 
 MEMCG = (
     "Memory cgroup out of memory: Killed process 2230 (python3) total-vm:323784kB, "

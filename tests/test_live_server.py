@@ -8,7 +8,7 @@ import time
 import pytest
 
 from wizard.probes import kernels, servers
-from wizard.sysroot import SysRoot
+from wizard.system.sysroot import SysRoot
 
 pytestmark = pytest.mark.server
 

@@ -30,7 +30,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wizard.probes import memory
-from wizard.sysroot import SysRoot
+from wizard.system.sysroot import SysRoot
 
 KEYS = {
     "platform",

@@ -31,7 +31,7 @@ print("survived", len(hog))
 
 MOVE_AND_RUN = 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"'
 PROBE = (
-    "import json, wizard.probes.memory as m, wizard.sysroot as s; "
+    "import json, wizard.probes.memory as m, wizard.system.sysroot as s; "
     "print(json.dumps(m.probe(s.SysRoot())))"
 )
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from conftest import need
 
-from wizard import cli
-from wizard.context import Context
+from wizard.commands import cli
+from wizard.report.context import Context
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -18,7 +18,7 @@ from test_watch import (
     wait_for_lock,
 )
 
-from wizard import history
+from wizard.commands import history
 
 # The line the docs give, as the server's command line takes it.
 ENABLE = '--ServerApp.jpserver_extensions={"wizard.server_ext": True}'

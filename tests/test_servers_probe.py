@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from wizard.probes import servers
-from wizard.sysroot import SysRoot
+from wizard.system.sysroot import SysRoot
 
 TOKEN = "t0k3n-" + "a" * 40
 PASSWORD = "argon2:$argon2id$v=19$s3cr3t-pa55"

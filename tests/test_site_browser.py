@@ -19,7 +19,7 @@ from urllib.parse import urljoin, urlsplit
 import pytest
 from conftest import ROOT, need
 
-from wizard import docs_map, signals
+from wizard.diagnosis import docs_map, signals
 
 pytestmark = pytest.mark.browser
 

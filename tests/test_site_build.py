@@ -12,7 +12,7 @@ from urllib.parse import unquote, urlsplit
 import pytest
 from sphinx.util.inventory import InventoryFile
 
-from wizard import docs_map, signals
+from wizard.diagnosis import docs_map, signals
 
 SEED = Path("/work/shared/seed/jupyter-kernel-terminated.rst")
 SEED_REFS = ["jupyter-halt", "low-memory", "plain-jupyter-server"]
@@ -274,7 +274,8 @@ def test_no_sentence_of_the_seed_page_is_copied(pages):
 
 def test_the_wizard_page_renders_the_wizards_tables(pages):
     """The directives are used where the labels say; their rows are there."""
-    from wizard import exitcodes, rules
+    from wizard.base import exitcodes
+    from wizard.diagnosis import rules
 
     page = pages[f"{docs_map.LABELS['wizard'][0]}.html"]
     assert {f"finding-{rule['id']}" for rule in rules.RULES} <= page.ids

@@ -15,7 +15,7 @@ import pytest
 from cgroups import remove, writable_memory_controller
 from conftest import need
 
-from wizard import history
+from wizard.commands import history
 
 REPO = Path(__file__).resolve().parent.parent
 LIMIT = 300 * 1024 * 1024
@@ -123,7 +123,8 @@ def test_usage_errors_are_one_line(tmp_path):
 
 WRITER = """\
 import sys, time
-from wizard import recorder, watch
+from wizard.engines import recorder
+from wizard.commands import watch
 db = sys.argv[1]
 watch.Lock(db, where="heavy writer").acquire()
 store = recorder.Store(db)
@@ -402,8 +403,8 @@ def write_tree(base, files):
 
 @pytest.mark.parametrize("version", [1, 2])
 def test_cgroup_usage_limit_and_oom_count(tmp_path, version):
-    from wizard.recorder import Cgroups
-    from wizard.sysroot import SysRoot
+    from wizard.engines.recorder import Cgroups
+    from wizard.system.sysroot import SysRoot
 
     if version == 2:
         mount = "30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n"

@@ -48,7 +48,7 @@ def _load_jupyter_server_extension(serverapp):
         interval = conf.get("interval") or os.environ.get("WIZARD_WATCH_INTERVAL")
         interval = float(interval) if interval else DEFAULT_INTERVAL
         if _current is None:
-            from wizard import history
+            from wizard.commands import history
 
             ext = Extension(db or history.default_db_path(), max(interval, 0.05), log)
             install_hooks()
@@ -183,7 +183,8 @@ class Extension:
             self.log.warning("wizard.server_ext: %s", text)
 
     def _run(self):
-        from wizard import recorder, watch
+        from wizard.commands import watch
+        from wizard.engines import recorder
 
         try:
             store = recorder.Store(self.db_path, name="server")
@@ -240,6 +241,6 @@ class Extension:
             for e in rec.errors:
                 self._warn(e)
         except Exception as exc:  # keep recording; one line per kind of failure
-            from wizard.collect import _where
+            from wizard.probes.collect import _where
 
             self._warn(f"recording failed: {type(exc).__name__} at {_where(exc)}: {exc}")

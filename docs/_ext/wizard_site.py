@@ -73,7 +73,7 @@ def box_html(pyz_href, wizard_href=None):
 
 def _wizard_docname(app):
     try:
-        page = _module(app.config, "docs_map").LABELS["wizard"][0]
+        page = _module(app.config, "diagnosis.docs_map").LABELS["wizard"][0]
     except (ImportError, KeyError):
         page = "wizard"
     return page if page in app.env.found_docs else None
@@ -174,7 +174,7 @@ def build_pyz(pkgdir, dest, main):
 def _write_pyz(app):
     package = importlib.import_module(app.config.wizard_site_package)
     pkgdir = Path(package.__file__).resolve().parent
-    main = f"{app.config.wizard_site_package}.cli:main"
+    main = f"{app.config.wizard_site_package}.commands.cli:main"
     build_pyz(pkgdir, Path(app.outdir) / PYZ_NAME, main)
     logger.info("wizard.pyz: %s from %s", Path(app.outdir) / PYZ_NAME, pkgdir)
 
@@ -281,7 +281,7 @@ class _TableDirective(SphinxDirective):
 class SignalsDirective(_TableDirective):
     """``.. wizard-signals::``: how a kernel ended, one anchored and labelled row each."""
 
-    module = "signals"
+    module = "diagnosis.signals"
 
     def run(self):
         rows = []
@@ -313,7 +313,7 @@ class SignalsDirective(_TableDirective):
 class FindingsDirective(_TableDirective):
     """``.. wizard-findings::``: every finding the wizard can report (``rules.RULES``)."""
 
-    module = "rules"
+    module = "diagnosis.rules"
 
     def run(self):
         rows = []
@@ -337,7 +337,7 @@ class FindingsDirective(_TableDirective):
 class ChecksDirective(_TableDirective):
     """``.. wizard-checks::``: what the wizard looks at (``rules.CHECKS``), a definition list."""
 
-    module = "rules"
+    module = "diagnosis.rules"
 
     def run(self):
         rules = self.load("RULES")
@@ -363,7 +363,7 @@ class ChecksDirective(_TableDirective):
 class ExitCodesDirective(_TableDirective):
     """``.. wizard-exit-codes::``: the wizard's exit codes (``exitcodes.ALL``)."""
 
-    module = "exitcodes"
+    module = "base.exitcodes"
 
     def run(self):
         rows = [
@@ -380,7 +380,7 @@ class OptionsDirective(_TableDirective):
     sub-command's module named in ``cli.COMMANDS`` (its ``build_parser``).
     """
 
-    module = "cli"
+    module = "commands.cli"
     optional_arguments = 1
 
     def run(self):
@@ -448,7 +448,7 @@ def label_problems(labels, std_labels):
 
 def on_env_check_consistency(app, env):
     try:
-        labels = _module(app.config, "docs_map").LABELS
+        labels = _module(app.config, "diagnosis.docs_map").LABELS
     except (ImportError, AttributeError) as exc:
         logger.warning("wizard labels: cannot load docs_map.LABELS: %s", exc, type="wizard_site")
         return

@@ -22,8 +22,7 @@ passwords or keys are hidden in ``cmdline``.
 import os
 import sys
 
-from wizard import procfs
-from wizard.probes import kernlog
+from wizard.system import kernlog, procfs
 
 CONN_MAX = 64 * 1024  # a connection file is ~300 bytes; anything bigger is garbage
 CMDLINE_MAX = procfs.CMDLINE_MAX
@@ -206,7 +205,7 @@ def _resolve_conn(conn, pid, proc):
             return os.path.join(os.readlink(f"{proc}/{pid}/cwd"), conn)
         except OSError:
             pass
-    from wizard import jupyter_paths
+    from wizard.system import jupyter_paths
 
     return os.path.join(jupyter_paths.runtime_dir(), conn)
 

@@ -20,7 +20,7 @@ _PYTHON_NAMES = ("python", "python3")
 
 
 def probe(root, deep=False, timeout=5.0):
-    from wizard import jupyter_paths
+    from wizard.system import jupyter_paths
 
     dirs = []
     ipython = os.path.join(jupyter_paths.ipython_dir(), "kernels")

@@ -1,7 +1,7 @@
 """Memory: the limit in force, what is used against it, swap, pressure, pids, OOM kills.
 
 ``probe(root)`` returns the dict described below; every file is read through
-``root`` (a ``wizard.sysroot.SysRoot``), and a file that is missing where that is
+``root`` (a ``wizard.system.sysroot.SysRoot``), and a file that is missing where that is
 normal (``memory.peak`` on older kernels, ``memsw`` without swap accounting, PSI
 turned off) gives None silently, while one that is unreadable or holds garbage
 gives None plus one line in ``errors``.
@@ -52,7 +52,7 @@ Elsewhere (no ``/proc``)
 
 import sys
 
-from wizard.probes import kernlog
+from wizard.system import kernlog
 
 UNLIMITED = 1 << 62  # v1 "no limit" is 9223372036854771712; anything this big is no limit
 _INSANE = 1 << 64  # a byte count or counter above this is garbage

@@ -30,7 +30,7 @@ _PLAIN = (
 def probe(root, timeout_total=1.0):
     import time
 
-    from wizard import jupyter_paths
+    from wizard.system import jupyter_paths
 
     deadline = time.monotonic() + timeout_total
     runtime = jupyter_paths.runtime_dir()

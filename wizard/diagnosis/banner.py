@@ -5,7 +5,7 @@ for the verdict is whether it names a signal, an exit code, or only says that th
 kernel "appears to have died".
 """
 
-from wizard import signals
+from wizard.diagnosis import signals
 
 # The wordings the interactive wizard offers, and what each one means.
 CHOICES = [

@@ -7,8 +7,10 @@
                                        without the usual interface)
 """
 
-from wizard import banner as banner_mod
-from wizard import docs_map, exitcodes, render_text, rules
+from wizard.base import exitcodes
+from wizard.diagnosis import banner as banner_mod
+from wizard.diagnosis import docs_map, rules
+from wizard.report import text as render_text
 
 STEPS = 4
 
@@ -66,7 +68,7 @@ def ask_banner(asker, p):
 
 def session(ctx, args, answers, base):
     from wizard import __version__
-    from wizard.collect import gather
+    from wizard.probes.collect import gather
 
     p = render_text.Printer(ctx)
     asker = Asker(ctx, p)
@@ -134,14 +136,14 @@ def offer_run(p, asker, ctx, base):
     path = asker.ask("  Notebook to run outside Jupyter (Enter to skip): ")
     if not path:
         return None
-    from wizard import cmd_run
+    from wizard.commands import run as cmd_run
 
     return cmd_run.main([path, "--docs-url", base], ctx)
 
 
 def offer_halt(p, asker, ctx, facts):
     """Memory is the cause: offer to shut down the kernels that sit idle holding it."""
-    from wizard import halting
+    from wizard.engines import halting
 
     kernels = (facts.get("kernels") or {}).get("kernels") or []
     if not kernels:
@@ -164,7 +166,7 @@ def offer_halt(p, asker, ctx, facts):
 
 
 def finish(p, facts, findings, shown, verbose):
-    from wizard.cli import exit_code
+    from wizard.commands.cli import exit_code
 
     left = [f for f in findings if f["id"] not in shown]
     if left:

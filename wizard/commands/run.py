@@ -7,15 +7,15 @@ ran through, a Python exception, or death by a signal), the peak memory of the
 whole process tree against the limit in force, and the verdict (memory, or a bug
 in a library's native code) with the section of the site that fits.
 
-Gathering lives in ``wizard.run_exec`` (and the memory probe); this module reads
+Gathering lives in ``wizard.engines.run_exec`` (and the memory probe); this module reads
 the notebook, decides, and prints.
 """
 
 import os
 import sys
 
-from wizard import exitcodes
-from wizard.run_exec import ADDRESS_SPACE
+from wizard.base import exitcodes
+from wizard.engines.run_exec import ADDRESS_SPACE
 
 PROG = "python -m wizard run"
 SCHEMA = "kernel-wizard-run/1"
@@ -32,7 +32,7 @@ exception, or a crash (a signal such as SIGKILL or SIGSEGV); the peak memory
 against the limit; and whether memory or a library bug is to blame. The
 notebook is only read, never changed."""
 
-# This command's exit codes (values from wizard.exitcodes), for --help and the docs.
+# This command's exit codes (values from wizard.base.exitcodes), for --help and the docs.
 EXIT_CODES = {
     exitcodes.OK: "the code ran through",
     exitcodes.PROBLEM: "it failed: an exception, a signal, a timeout, or out of memory",
@@ -54,7 +54,7 @@ class InputError(Exception):
 def build_parser():
     import argparse
 
-    from wizard.cli import new_parser
+    from wizard.commands.cli import new_parser
 
     parser = new_parser(
         prog=PROG,
@@ -206,7 +206,7 @@ def kernelspec_python(name):
     import json
     import shutil
 
-    from wizard import jupyter_paths
+    from wizard.system import jupyter_paths
 
     dirs = [
         *jupyter_paths.jupyter_path("kernels"),
@@ -264,7 +264,7 @@ def choose_python(args, nb):
 
 
 def make_plan(args, environ):
-    from wizard import fmt
+    from wizard.base import fmt
 
     path = os.path.abspath(args.notebook)
     nb = load_notebook(args.notebook)
@@ -356,8 +356,10 @@ class LiveSink:
 def run(plan, args, ctx):
     import types
 
-    from wizard import docs_map, render_text, run_exec
-    from wizard.sysroot import SysRoot
+    from wizard.diagnosis import docs_map
+    from wizard.engines import run_exec
+    from wizard.report import text as render_text
+    from wizard.system.sysroot import SysRoot
 
     base = docs_map.docs_base(args.docs_url)
     # With --json the report owns stdout; the cells' output and progress go to stderr.
@@ -396,7 +398,7 @@ def probe_memory(root, oom_log=False):
         from wizard.probes import memory
     except ImportError:
         return {"errors": ["memory: the memory probe is not available in this build"]}
-    from wizard.collect import _guard
+    from wizard.probes.collect import _guard
 
     data = _guard("memory", errors, memory.probe, root, oom_log=oom_log) or {}
     data["errors"] = [*errors, *(f"memory: {e}" for e in data.get("errors") or [])]
@@ -463,7 +465,7 @@ def describe_signal(number):
     """Name, meaning and table row of a signal number."""
     import signal
 
-    from wizard import signals
+    from wizard.diagnosis import signals
 
     row = signals.BY_NUMBER.get(number)
     if row:
@@ -478,7 +480,7 @@ def describe_signal(number):
 
 def verdict(result, mem, base):
     """The verdict: kind, one-line summary, what to do, and the docs section that fits."""
-    from wizard import docs_map
+    from wizard.diagnosis import docs_map
 
     outcome, cell = result["outcome"], result.get("cell")
     where = f" in cell {cell}" if cell is not None else ""
@@ -650,7 +652,7 @@ def source_line(plan, n, line):
 
 
 def write_text(p, r, plan):
-    from wizard import fmt
+    from wizard.base import fmt
 
     p.line()
     ran = len(r["cells_run"])

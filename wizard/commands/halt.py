@@ -2,10 +2,11 @@
 
 Lists what it would halt (notebook, memory, idle time), asks on a terminal, then
 shuts each kernel down through its Jupyter server, or by signal when no server
-owns it, and says how much memory came back. See ``wizard.halting``.
+owns it, and says how much memory came back. See ``wizard.engines.halting``.
 """
 
-from wizard import exitcodes, fmt, halting
+from wizard.base import exitcodes, fmt
+from wizard.engines import halting
 
 PROG = "python -m wizard halt"
 SCHEMA = "kernel-wizard-halt/1"
@@ -50,7 +51,7 @@ def _duration(text):
 def build_parser():
     import argparse
 
-    from wizard.cli import new_parser
+    from wizard.commands.cli import new_parser
 
     parser = new_parser(
         prog=PROG,

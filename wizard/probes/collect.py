@@ -31,7 +31,7 @@ def _where(exc):
 def gather(root=None, deep=False, server_timeout=1.0):
     """Return the facts dict: memory, kernels, servers, kernelspecs, errors, now."""
     from wizard.probes import kernels, kernelspecs, memory, servers
-    from wizard.sysroot import SysRoot
+    from wizard.system.sysroot import SysRoot
 
     root = root or SysRoot()
     errors = []
@@ -47,8 +47,8 @@ def gather(root=None, deep=False, server_timeout=1.0):
         "kernelspecs": []
     }
     _idle_times(facts)
-    from wizard import history
-    from wizard.rules import RECENT_DEATH_SECONDS
+    from wizard.commands import history
+    from wizard.diagnosis.rules import RECENT_DEATH_SECONDS
 
     db = root.path(history.default_db_path())  # inside a fixture tree: its own (none)
     facts["recorder"] = history.recorder_status(db)

@@ -7,14 +7,20 @@ imports only what the chosen command needs; ``--help`` imports no probe.
 import os
 import sys
 
-from wizard import exitcodes
+from wizard.base import exitcodes
 
 # Sub-commands: name -> (module, one-line description). Each module has main(argv, ctx) -> int.
 COMMANDS = {
-    "run": ("wizard.cmd_run", "run a notebook's code outside Jupyter and say how it ended"),
-    "halt": ("wizard.cmd_halt", "shut kernels down to free memory"),
-    "watch": ("wizard.watch", "record kernels' memory and how each one dies (leave it running)"),
-    "history": ("wizard.history", "list the kernel deaths the recorder saw, and why they died"),
+    "run": ("wizard.commands.run", "run a notebook's code outside Jupyter and say how it ended"),
+    "halt": ("wizard.commands.halt", "shut kernels down to free memory"),
+    "watch": (
+        "wizard.commands.watch",
+        "record kernels' memory and how each one dies (leave it running)",
+    ),
+    "history": (
+        "wizard.commands.history",
+        "list the kernel deaths the recorder saw, and why they died",
+    ),
 }
 
 DESCRIPTION = """\
@@ -104,7 +110,7 @@ def main(argv=None, ctx=None):
 
 
 def run(argv=None, ctx=None):
-    from wizard.context import Context
+    from wizard.report.context import Context
 
     ctx = ctx or Context()
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -126,7 +132,7 @@ def run(argv=None, ctx=None):
     except SystemExit:
         raise
     except Exception as exc:  # the last net: one line, never a traceback
-        from wizard.collect import _where
+        from wizard.probes.collect import _where
 
         _say(ctx, f"wizard: internal error: {type(exc).__name__} at {_where(exc)}")
         return exitcodes.PROBLEM
@@ -155,9 +161,9 @@ def diagnose(argv, ctx):
     except SystemExit as exc:  # argparse: --help/--version exit 0, errors exit 2
         return exitcodes.USAGE if exc.code else exitcodes.OK
 
-    from wizard import banner as banner_mod
-    from wizard import docs_map, rules
-    from wizard.collect import gather
+    from wizard.diagnosis import banner as banner_mod
+    from wizard.diagnosis import docs_map, rules
+    from wizard.probes.collect import gather
 
     base = docs_map.docs_base(args.docs_url)
     interactive = not args.no_input and not args.json and ctx.stdin_isatty
@@ -166,7 +172,7 @@ def diagnose(argv, ctx):
         answers["banner"] = banner_mod.parse(args.banner)
 
     if interactive:
-        from wizard import interactive as walk
+        from wizard.commands import walk
 
         return walk.session(ctx, args, answers, base)
 
@@ -175,11 +181,11 @@ def diagnose(argv, ctx):
     findings = rules.evaluate(facts, base)
     code = exit_code(findings)
     if args.json:
-        from wizard import render_json
+        from wizard.report import jsonout as render_json
 
         render_json.write(ctx.stdout, facts, findings, base, code)
     else:
-        from wizard import render_text
+        from wizard.report import text as render_text
 
         render_text.write(ctx, facts, findings, verbose=args.verbose)
     ctx.stdout.flush()

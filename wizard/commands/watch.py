@@ -1,6 +1,6 @@
 """``python -m wizard watch``: record kernels, their memory and how each one died.
 
-Samples every ``--interval`` seconds (``wizard.recorder``) into a small SQLite
+Samples every ``--interval`` seconds (``wizard.engines.recorder``) into a small SQLite
 database (``--db``, ``$WIZARD_DB``, else the user's data directory); ``python -m
 wizard history`` reads it. One recorder per database: an exclusive ``flock`` on
 ``<db>.lock`` (it dies with the process, so a killed recorder never blocks the
@@ -10,7 +10,7 @@ next one); a second one says which one is running and exits 1.
 import os
 import time
 
-from wizard import exitcodes, fmt
+from wizard.base import exitcodes, fmt
 
 DEFAULT_INTERVAL = 2.0
 MIN_INTERVAL = 0.05
@@ -37,7 +37,7 @@ class Lock:
         except ImportError:
             raise OSError("this system has no flock (Windows?)") from None
 
-        from wizard import history
+        from wizard.commands import history
 
         os.makedirs(os.path.dirname(self.path) or ".", mode=0o700, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -89,7 +89,7 @@ def busy_message(status, db):
 
 
 def build_parser():
-    from wizard.cli import new_parser
+    from wizard.commands.cli import new_parser
 
     p = new_parser(
         prog="python -m wizard watch",
@@ -152,7 +152,7 @@ def main(argv, ctx):
         ctx.stderr.write(f"{prog}: --interval must be at least {MIN_INTERVAL:g} s (see --help)\n")
         return exitcodes.USAGE
 
-    from wizard import history
+    from wizard.commands import history
 
     db = (
         os.path.abspath(os.path.expanduser(args.db))
@@ -178,7 +178,8 @@ def record(ctx, args, db, retention, max_bytes, duration):
     import signal
     import sqlite3
 
-    from wizard import history, recorder
+    from wizard.commands import history
+    from wizard.engines import recorder
 
     say = (lambda text: None) if args.quiet else (lambda text: _say(ctx, text))
     try:

@@ -3,7 +3,7 @@
 ``Recorder(store).sample()`` takes one sample: the kernels (``wizard.probes.kernels``)
 with the memory of each process tree and its memory cgroup's usage, limit and
 OOM-kill count. A kernel seen last time and gone now has died; the evidence of how
-(see ``wizard.deaths``) comes from:
+(see ``wizard.diagnosis.endings``) comes from:
 
 - its exit status, when its parent has not reaped it yet (``/proc/PID/stat`` field 52
   of the zombie), or exactly, from the server itself (``note_exit``, used by
@@ -21,7 +21,7 @@ goes: a fixed retention and a size cap.
 import os
 import time
 
-from wizard import deaths
+from wizard.diagnosis import endings as deaths
 
 RETENTION_SECONDS = 7 * 86400
 MAX_BYTES = 64 << 20
@@ -498,7 +498,7 @@ def proc_stat(root, pid):
 
 
 def _btime(root):
-    from wizard.probes import kernlog
+    from wizard.system import kernlog
 
     return kernlog.boot_time(root)
 
@@ -525,7 +525,7 @@ class Recorder:
     """One sample at a time; ``sample()`` returns the deaths it recorded or settled."""
 
     def __init__(self, store, root=None, uid=None, servers=True, name="watch", exact_for=None):
-        from wizard.sysroot import SysRoot
+        from wizard.system.sysroot import SysRoot
 
         self.store = store
         self.root = root or SysRoot()

@@ -342,7 +342,7 @@ def execute(plan, sink, root=None):
     import shutil
     import tempfile
 
-    from wizard.sysroot import SysRoot
+    from wizard.system.sysroot import SysRoot
 
     root = root or SysRoot()
     errors = []

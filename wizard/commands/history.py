@@ -9,7 +9,7 @@ import os
 import sys
 import time
 
-from wizard import exitcodes, fmt
+from wizard.base import exitcodes, fmt
 
 SCHEMA = "kernel-wizard-history/1"  # of --json; bump when a field changes meaning
 DB_NAME = "history.sqlite3"
@@ -314,7 +314,7 @@ def describe(d, now=None):
 
 
 def build_parser():
-    from wizard.cli import new_parser
+    from wizard.commands.cli import new_parser
 
     p = new_parser(
         prog="python -m wizard history",
@@ -390,7 +390,7 @@ def main(argv, ctx):
 
 
 def write_text(ctx, report, since_text):
-    from wizard.render_text import Printer
+    from wizard.report.text import Printer
 
     p = Printer(ctx)
     status = report["recorder"]

@@ -16,7 +16,8 @@ command line's JSON mode and the tests.
 import os
 import time
 
-from wizard import exitcodes, fmt, procfs
+from wizard.base import exitcodes, fmt
+from wizard.system import procfs
 
 GRACE = 5.0  # seconds between SIGTERM and SIGKILL
 SERVER_WAIT = 3.0  # after a server said the kernel is shut down: time for its processes to go
@@ -57,9 +58,9 @@ def gather(root=None, server_timeout=2.0):
     each kernel also has ``execution_state``, ``last_activity``, ``server_pid`` and
     ``idle_seconds`` (None when no server reports its activity).
     """
-    from wizard.collect import _guard
     from wizard.probes import kernels, servers
-    from wizard.sysroot import SysRoot
+    from wizard.probes.collect import _guard
+    from wizard.system.sysroot import SysRoot
 
     root = root or SysRoot()
     errors = []
@@ -89,7 +90,7 @@ def gather(root=None, server_timeout=2.0):
 
 def idle_seconds(k, now):
     """Seconds since the server last saw the kernel active; None if busy or unknown."""
-    from wizard.collect import parse_iso
+    from wizard.probes.collect import parse_iso
 
     if k.get("execution_state") == "busy" or not k.get("last_activity"):
         return None
@@ -397,8 +398,8 @@ class _ProcProcesses:
     proc = "/proc"
 
     def __init__(self):
-        from wizard.probes import kernlog
-        from wizard.sysroot import SysRoot
+        from wizard.system import kernlog
+        from wizard.system.sysroot import SysRoot
 
         self.btime = kernlog.boot_time(SysRoot("/"))
         self.clk = os.sysconf("SC_CLK_TCK")
@@ -592,7 +593,7 @@ def halt(entries, servers_result, grace=GRACE, root=None, procs=None):
     SIGTERM goes to the kernels no server owns first, the servers are asked next,
     and what is still running once the grace period is over gets SIGKILL.
     """
-    from wizard.sysroot import SysRoot
+    from wizard.system.sysroot import SysRoot
 
     root = root or SysRoot()
     procs = procs or processes()
@@ -781,7 +782,7 @@ def idle_text(e):
 
 
 def write_plan(p, entries, title):
-    from wizard.render_text import table
+    from wizard.report.text import table
 
     total = sum(e.get("rss_bytes") or 0 for e in entries if not e["problem"])
     p.line(p.bold(f"{title} {len(entries)} kernel(s), holding {fmt.size(total)}:"))
@@ -886,7 +887,7 @@ def halt_kernels(
     "exit_code"}``; exit_code 0 when all were halted (or there was nothing to halt),
     1 when something was not (including "not confirmed").
     """
-    from wizard.render_text import Printer
+    from wizard.report.text import Printer
 
     p = Printer(ctx)
     reasons = reasons or {}

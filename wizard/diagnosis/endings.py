@@ -24,7 +24,7 @@ other than SIGKILL rules an OOM kill out (the OOM killer only sends SIGKILL).
 OOM_KILL, SHUTDOWN, SIGNAL, EXIT, UNKNOWN = "oom-kill", "shutdown", "signal", "exit", "unknown"
 CAUSES = (OOM_KILL, SHUTDOWN, SIGNAL, EXIT, UNKNOWN)
 
-# Signal names by number (Linux numbering; the table in wizard.signals covers the common
+# Signal names by number (Linux numbering; the table in wizard.diagnosis.signals covers the common
 # ones with their meaning, these only name the rest).
 _NAMES = {
     1: "SIGHUP",
@@ -164,7 +164,7 @@ class KernelLog:
         self.reason = None
         self.btime = None
         try:
-            from wizard.probes import kernlog
+            from wizard.system import kernlog
 
             self.btime = kernlog.boot_time(root)
             fd = os.open(root.path(kernlog.KMSG), os.O_RDONLY | os.O_NONBLOCK)
@@ -185,7 +185,7 @@ class KernelLog:
         """``[(epoch seconds or None, message)]`` logged since the last call."""
         import os
 
-        from wizard.probes import kernlog
+        from wizard.system import kernlog
 
         out = []
         if self.fd is None:
@@ -234,7 +234,7 @@ class Evidence:
         """Take ``[(epoch or None, message)]`` from ``KernelLog.read``."""
         if not entries:
             return
-        from wizard.probes import kernlog
+        from wizard.system import kernlog
 
         for when, msg in entries:
             if "Killed process " in msg:

@@ -3,7 +3,8 @@
 Presentation only: the facts come from the probes, the verdict from the rules.
 """
 
-from wizard import fmt, rules
+from wizard.base import fmt
+from wizard.diagnosis import rules
 
 MARKS_UNICODE = {"ok": "✓", "problem": "✗", "warning": "!", "info": "•", "error": "?"}
 MARKS_ASCII = {"ok": "+", "problem": "x", "warning": "!", "info": "-", "error": "?"}
@@ -145,7 +146,7 @@ def summary_kernelspecs(facts):
 
 def _lead_death(facts):
     """The death the verdict leads with: the newest crash, else the newest stop."""
-    from wizard.rules import last_crash
+    from wizard.diagnosis.rules import last_crash
 
     deaths = facts.get("deaths") or []
     return last_crash(facts) or (deaths[0] if deaths else None)
@@ -153,7 +154,7 @@ def _lead_death(facts):
 
 def death_lines(p, facts):
     """The memory of the last recorded death as a sparkline, under its check line."""
-    from wizard import history
+    from wizard.commands import history
 
     d = _lead_death(facts)
     if d and len(d.get("samples") or []) > 1:
@@ -163,7 +164,7 @@ def death_lines(p, facts):
 
 
 def summary_deaths(facts):
-    from wizard import history
+    from wizard.commands import history
 
     deaths = facts.get("deaths") or []
     rec = facts.get("recorder") or {}

@@ -13,7 +13,7 @@ what was found), ``hint`` (one line: what to do) and optionally ``commands``
 
 import time
 
-from wizard import fmt
+from wizard.base import fmt
 
 PROBLEM, WARNING, INFO = "problem", "warning", "info"
 SEVERITY_ORDER = {PROBLEM: 0, WARNING: 1, INFO: 2}
@@ -149,7 +149,7 @@ def last_crash(facts):
 
 
 def _death_finding(d, facts, hint, commands, anchor):
-    from wizard import history
+    from wizard.commands import history
 
     now = facts.get("now")
     evidence = []
@@ -181,7 +181,7 @@ def recorded_oom(facts):
 
 
 def recorded_native(facts):
-    from wizard import signals
+    from wizard.diagnosis import signals
 
     d = last_crash(facts)
     row = signals.BY_NAME.get(d.get("signal")) if d and d["cause"] == "signal" else None
@@ -604,7 +604,7 @@ MEMORY_RULES = {r["id"] for r in RULES if r["cause"] == "memory" and r["check"] 
 
 def evaluate(facts, docs_base=None):
     """Run every rule in table order; return the findings, ranked."""
-    from wizard.docs_map import url_for
+    from wizard.diagnosis.docs_map import url_for
 
     found = []
     facts = dict(facts)
