@@ -20,6 +20,7 @@ import pytest
 from wizard.base import exitcodes
 from wizard.engines import halting
 from wizard.report.context import Context
+from wizard.system import processes
 
 pytestmark = pytest.mark.server
 
@@ -380,7 +381,7 @@ def test_a_reused_pid_is_not_signalled(procs, tmp_path):
     conn = fake_connection_file(tmp_path / "kernel-gone.json")
     victim = procs([sys.executable, "-c", "import time; time.sleep(60)", "-f", str(conn)])
     wait_for(lambda: alive(victim.pid), what="the process")
-    info = halting.processes().info(victim.pid)
+    info = processes.processes().info(victim.pid)
     entry = {
         "pid": victim.pid,
         "kernel_id": "gone",

@@ -17,6 +17,7 @@ import pytest
 from wizard.commands import history
 from wizard.diagnosis import endings as deaths
 from wizard.engines import recorder
+from wizard.system import kernlog
 
 REPO = Path(__file__).resolve().parent.parent
 MiB = 1 << 20
@@ -185,17 +186,17 @@ def test_cause_from_evidence(evidence, cause, sig):
 
 
 def test_fault_lines_of_the_kernel_log():
-    assert deaths.parse_fault("python3[1234]: segfault at 0 ip 00007f sp 00007f error 4") == (
+    assert kernlog.parse_fault("python3[1234]: segfault at 0 ip 00007f sp 00007f error 4") == (
         1234,
         "SIGSEGV",
     )
-    assert deaths.parse_fault("traps: python3[99] general protection fault ip:4") == (
+    assert kernlog.parse_fault("traps: python3[99] general protection fault ip:4") == (
         99,
         "SIGSEGV",
     )
-    assert deaths.parse_fault("traps: a b[5] trap invalid opcode ip:1") == (5, "SIGILL")
-    assert deaths.parse_fault("python3[x]: segfault at 0") is None
-    assert deaths.parse_fault("Memory cgroup out of memory: Killed process 5") is None
+    assert kernlog.parse_fault("traps: a b[5] trap invalid opcode ip:1") == (5, "SIGILL")
+    assert kernlog.parse_fault("python3[x]: segfault at 0") is None
+    assert kernlog.parse_fault("Memory cgroup out of memory: Killed process 5") is None
     assert deaths.returncode_from_wait_status(11) == -11
     assert deaths.returncode_from_wait_status(0x8B) == -11  # core dumped
     assert deaths.returncode_from_wait_status(3 << 8) == 3

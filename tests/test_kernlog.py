@@ -10,7 +10,7 @@ from fixtures_memory import build
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wizard.system import kernlog
+from wizard.system import kernlog, kmsg
 from wizard.system.sysroot import SysRoot
 
 MEMCG = (
@@ -35,24 +35,24 @@ mems_allowed=0,oom_memcg=/a,task_memcg=/a/b,task=python3,pid=2230,uid=0
 
 
 def test_kmsg_record():
-    assert kernlog.parse_kmsg_record("6,1234,5678901,-;Hello\n SUBSYSTEM=x\n") == (
+    assert kmsg.parse_kmsg_record("6,1234,5678901,-;Hello\n SUBSYSTEM=x\n") == (
         5678901,
         "Hello",
     )
-    assert kernlog.parse_kmsg_record("6,1,2,c,extra;a;b") == (2, "a;b")
+    assert kmsg.parse_kmsg_record("6,1,2,c,extra;a;b") == (2, "a;b")
     for bad in ["", "no semicolon", "6,1;short header", "6,1,x,-;bad usec", "6,1,-5,-;neg"]:
-        assert kernlog.parse_kmsg_record(bad) is None
+        assert kmsg.parse_kmsg_record(bad) is None
 
 
 def test_dmesg_line():
-    assert kernlog.parse_dmesg_line("[  583.149745] Memory cgroup out") == (
+    assert kmsg.parse_dmesg_line("[  583.149745] Memory cgroup out") == (
         583.149745,
         "Memory cgroup out",
     )
-    assert kernlog.parse_dmesg_line("<3>[    1.5] x") == (1.5, "x")
-    assert kernlog.parse_dmesg_line("no stamp") == (None, "no stamp")
-    assert kernlog.parse_dmesg_line("[nan] x") == (None, "x")
-    assert kernlog.parse_dmesg_line("[abc] x")[0] is None
+    assert kmsg.parse_dmesg_line("<3>[    1.5] x") == (1.5, "x")
+    assert kmsg.parse_dmesg_line("no stamp") == (None, "no stamp")
+    assert kmsg.parse_dmesg_line("[nan] x") == (None, "x")
+    assert kmsg.parse_dmesg_line("[abc] x")[0] is None
 
 
 def test_parse_memcg_kill():
@@ -145,8 +145,8 @@ def test_garbage_entries(entries):
 @settings(max_examples=300, deadline=None)
 @given(st.text(max_size=300))
 def test_garbage_lines(line):
-    kernlog.parse_kmsg_record(line)
-    kernlog.parse_dmesg_line(line)
+    kmsg.parse_kmsg_record(line)
+    kmsg.parse_dmesg_line(line)
     kill = kernlog.parse_kill(line)
     if kill is not None:
         assert kill["pid"] > 0 and "Killed process " in line
@@ -189,7 +189,7 @@ def test_kmsg_without_kills_or_boot_time(tmp_path):
 
 def test_unreadable_fixture_never_runs_dmesg(tmp_path, monkeypatch):
     calls = []
-    monkeypatch.setattr(kernlog, "read_dmesg", lambda *a: calls.append(a) or ([], None))
+    monkeypatch.setattr(kmsg, "read_dmesg", lambda *a: calls.append(a) or ([], None))
     found, status = kernlog.oom_log(SysRoot(str(tmp_path)))
     assert found == [] and status == "unreadable: /dev/kmsg: No such file or directory"
     (tmp_path / "dev" / "kmsg").mkdir(parents=True)
@@ -206,7 +206,7 @@ class RealRoot(SysRoot):
         self.restrict = restrict
 
     def path(self, p):
-        return "/nonexistent-wizard-test" + p if p == kernlog.KMSG else p
+        return "/nonexistent-wizard-test" + p if p == kmsg.KMSG else p
 
     def read_text(self, p, limit=1 << 20):
         if p == "/proc/sys/kernel/dmesg_restrict":
@@ -221,18 +221,18 @@ def test_denied_kmsg_falls_back_to_dmesg_only_when_permitted(monkeypatch):
     real_open = os.open
 
     def fake_open(path, *a, **kw):
-        if str(path).endswith(kernlog.KMSG):
+        if str(path).endswith(kmsg.KMSG):
             raise denied
         return real_open(path, *a, **kw)
 
-    monkeypatch.setattr(kernlog.os, "open", fake_open)
+    monkeypatch.setattr(kmsg.os, "open", fake_open)
     calls = []
 
     def fake_dmesg(*a):
         calls.append(a)
         return [(1.0, HOST)], None
 
-    monkeypatch.setattr(kernlog, "read_dmesg", fake_dmesg)
+    monkeypatch.setattr(kmsg, "read_dmesg", fake_dmesg)
 
     found, status = kernlog.oom_log(RealRoot("1\n"))
     assert found == [] and calls == []
@@ -244,7 +244,7 @@ def test_denied_kmsg_falls_back_to_dmesg_only_when_permitted(monkeypatch):
     found, status = kernlog.oom_log(RealRoot("0\n"))
     assert len(calls) == 1 and status == "ok" and found[0]["pid"] == 4321
 
-    monkeypatch.setattr(kernlog, "read_dmesg", lambda *a: (None, "dmesg failed: nope"))
+    monkeypatch.setattr(kmsg, "read_dmesg", lambda *a: (None, "dmesg failed: nope"))
     found, status = kernlog.oom_log(RealRoot("0\n"))
     assert status == "unreadable: /dev/kmsg: Permission denied; dmesg failed: nope"
 
@@ -252,7 +252,7 @@ def test_denied_kmsg_falls_back_to_dmesg_only_when_permitted(monkeypatch):
 def test_real_kmsg():
     need(sys.platform.startswith("linux") and os.geteuid() == 0, "reading /dev/kmsg needs root")
     t = time.perf_counter()
-    entries, reason = kernlog.read_kmsg(SysRoot("/"))
+    entries, reason = kmsg.read_kmsg(SysRoot("/"))
     took = time.perf_counter() - t
     assert reason is None and entries, reason
     assert all(secs >= 0 for secs, _ in entries)
@@ -263,12 +263,12 @@ def test_real_kmsg():
 
 def test_real_dmesg():
     need(sys.platform.startswith("linux") and os.geteuid() == 0, "dmesg needs root here")
-    kmsg, _ = kernlog.read_kmsg(SysRoot("/"))
-    entries, reason = kernlog.read_dmesg()
+    records, _ = kmsg.read_kmsg(SysRoot("/"))
+    entries, reason = kmsg.read_dmesg()
     need(reason != "dmesg is not installed", "dmesg is not installed")
     assert reason is None and entries
     # the same log as /dev/kmsg: what it held a moment ago is in dmesg's output
-    assert kmsg[-1][1].strip() in {m.strip() for _, m in entries}
+    assert records[-1][1].strip() in {m.strip() for _, m in entries}
     assert all(secs is not None for secs, _ in entries)
 
 

@@ -438,7 +438,7 @@ def test_cgroup_usage_limit_and_oom_count(tmp_path, version):
     cg = Cgroups(SysRoot(str(tmp_path)))
     found = cg.of_pid(42)
     assert found == (version, "/user.slice/job/kernels")
-    got = cg.read(*found, time.time())
+    got = cg.read(*found)
     assert got["usage_bytes"] == 1400 << 20  # the working set: inactive file cache left out
     assert got["limit_bytes"] == 2 << 30
     assert got["limit_path"].endswith("/user.slice/job")

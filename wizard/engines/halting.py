@@ -17,7 +17,8 @@ import os
 import time
 
 from wizard.base import exitcodes, fmt
-from wizard.system import procfs
+from wizard.system import processes
+from wizard.system.jupyter_procs import looks_like_server, server_parent
 
 GRACE = 5.0  # seconds between SIGTERM and SIGKILL
 SERVER_WAIT = 3.0  # after a server said the kernel is shut down: time for its processes to go
@@ -27,16 +28,6 @@ START_SLACK = 0.02  # seconds: start times compare equal within this (one clock 
 POLL = 0.05
 MIN_ID_PREFIX = 4
 _BODY_MAX = 64 * 1024
-_SERVER_EXES = (
-    "jupyter-server",
-    "jupyter-lab",
-    "jupyter-notebook",
-    "jupyter-nbclassic",
-    "jupyterhub-singleuser",
-    "jupyter-labhub",
-    "voila",
-)
-_SERVER_SUBCOMMANDS = ("server", "lab", "notebook", "nbclassic")
 
 
 class TargetError(Exception):
@@ -293,7 +284,7 @@ def plan(chosen, servers_result, procs=None):
 
     ``chosen``: kernels, or ``(kernel, reason)`` pairs as ``select`` returns them.
     """
-    procs = procs or processes()
+    procs = procs or processes.processes()
     me = my_uid()
     entries = []
     for item in chosen:
@@ -330,167 +321,8 @@ def plan(chosen, servers_result, procs=None):
     return entries
 
 
-def looks_like_server(argv):
-    """Whether a command line is a Jupyter server's (jupyter server/lab/notebook...)."""
-    from wizard.probes.kernels import SERVER_MODULES
-
-    n = len(argv)
-    for i, a in enumerate(argv[:8]):
-        base = a.replace("\\", "/").rsplit("/", 1)[-1].lower()
-        for suffix in (".exe", "-script.py"):
-            base = base.removesuffix(suffix)
-        if base in _SERVER_EXES:
-            return True
-        if a == "-m" and i + 1 < n and argv[i + 1].split(".")[0] in SERVER_MODULES:
-            return True
-        if base == "jupyter" and i + 1 < n and argv[i + 1] in _SERVER_SUBCOMMANDS:
-            return True
-    return False
-
-
-def server_parent(procs, pid):
-    """The pid of the Jupyter server process that is ``pid``'s parent, else None."""
-    info = procs.info(pid) if pid is not None else None
-    ppid = info and info.get("ppid")
-    if not ppid or ppid <= 1:
-        return None
-    argv = procs.cmdline(ppid)
-    return ppid if argv and looks_like_server(argv) else None
-
-
 # ---------------------------------------------------------------------------
 # Processes: raw /proc on Linux, psutil elsewhere
-
-
-def processes():
-    import sys
-
-    if sys.platform.startswith("linux") and os.path.isdir("/proc/self"):
-        return _ProcProcesses()
-    try:
-        return _PsutilProcesses()
-    except ImportError:
-        return _Unknown()
-
-
-class _Unknown:
-    """No /proc and no psutil: nothing can be checked, so nothing is signalled."""
-
-    def info(self, pid):
-        return {"start": None, "uid": None, "zombie": False, "ppid": None}
-
-    def rss(self, pid):
-        return 0
-
-    def descendants(self, pid):
-        return set()
-
-    def cmdline(self, pid):
-        return None
-
-    def signal(self, pid, name):
-        raise PermissionError(pid)
-
-
-class _ProcProcesses:
-    """The real /proc (never a test sysroot: these pids get signals)."""
-
-    proc = "/proc"
-
-    def __init__(self):
-        from wizard.system import kernlog
-        from wizard.system.sysroot import SysRoot
-
-        self.btime = kernlog.boot_time(SysRoot("/"))
-        self.clk = os.sysconf("SC_CLK_TCK")
-        self.page = os.sysconf("SC_PAGE_SIZE")
-
-    def info(self, pid):
-        """``{"start", "uid", "zombie", "ppid"}``, or None when there is no such process."""
-        try:
-            st = os.stat(f"{self.proc}/{pid}")
-            stat = procfs.read(f"{self.proc}/{pid}/stat", 4096).decode("ascii", "replace")
-        except OSError:
-            return None
-        fields = procfs.stat_fields(stat)
-        return {
-            "start": procfs.started(stat, self.btime, self.clk),
-            "uid": st.st_uid,
-            "zombie": bool(fields) and fields[0] in ("Z", "X"),
-            "ppid": procfs.ppid(stat),
-        }
-
-    def rss(self, pid):
-        return procfs.statm_rss(self.proc, pid, self.page) or 0
-
-    def descendants(self, pid):
-        return procfs.ProcTree(self.proc).descendants(pid)
-
-    def cmdline(self, pid):
-        try:
-            data = procfs.read(f"{self.proc}/{pid}/cmdline", procfs.CMDLINE_MAX)
-        except OSError:
-            return None
-        return procfs.split_cmdline(data) if data else None
-
-    def signal(self, pid, name):
-        import signal
-
-        os.kill(pid, getattr(signal, name))
-
-
-class _PsutilProcesses:
-    def __init__(self):
-        import psutil
-
-        self.psutil = psutil
-
-    def info(self, pid):
-        ps = self.psutil
-        try:
-            p = ps.Process(pid)
-            with p.oneshot():
-                uid = p.uids().real if hasattr(p, "uids") else None
-                return {
-                    "start": p.create_time(),
-                    "uid": uid,
-                    "zombie": p.status() == ps.STATUS_ZOMBIE,
-                    "ppid": p.ppid(),
-                }
-        except ps.ZombieProcess:
-            return {"start": None, "uid": None, "zombie": True, "ppid": None}
-        except ps.AccessDenied:  # there, but not ours to check: never signalled, never "gone"
-            return {"start": None, "uid": None, "zombie": False, "ppid": None}
-        except ps.Error:
-            return None
-
-    def rss(self, pid):
-        try:
-            return self.psutil.Process(pid).memory_info().rss
-        except self.psutil.Error:
-            return 0
-
-    def descendants(self, pid):
-        try:
-            return {c.pid for c in self.psutil.Process(pid).children(recursive=True)}
-        except self.psutil.Error:
-            return set()
-
-    def cmdline(self, pid):
-        try:
-            return self.psutil.Process(pid).cmdline()
-        except self.psutil.Error:
-            return None
-
-    def signal(self, pid, name):
-        ps = self.psutil
-        try:
-            p = ps.Process(pid)
-            p.kill() if name == "SIGKILL" else p.terminate()
-        except ps.NoSuchProcess:
-            raise ProcessLookupError(pid) from None
-        except ps.AccessDenied:
-            raise PermissionError(pid) from None
 
 
 # ---------------------------------------------------------------------------
@@ -528,7 +360,7 @@ def snapshot(procs, pid, started, me):
         return None, (
             "its start time cannot be read, so the pid cannot be checked against reuse"
             " (on this system the wizard needs psutil: pip install psutil)"
-            if isinstance(procs, _Unknown)
+            if isinstance(procs, processes.Unknown)
             else "its start time cannot be read, so the pid cannot be checked against reuse"
         )
     if abs(info["start"] - started) > START_SLACK:
@@ -596,7 +428,7 @@ def halt(entries, servers_result, grace=GRACE, root=None, procs=None):
     from wizard.system.sysroot import SysRoot
 
     root = root or SysRoot()
-    procs = procs or processes()
+    procs = procs or processes.processes()
     me = my_uid()
     results = {}
     termed = []  # (entry, tree)

@@ -22,6 +22,9 @@ import os
 import time
 
 from wizard.diagnosis import endings as deaths
+from wizard.engines import evidence
+from wizard.system import cgroup_files, cgroups, kmsg, procfs
+from wizard.system.jupyter_procs import looks_like_server
 
 RETENTION_SECONDS = 7 * 86400
 MAX_BYTES = 64 << 20
@@ -332,140 +335,32 @@ class _Transaction:
         return False
 
 
-# ---------------------------------------------------------------------------
-# cgroups
-
-
-def _int(text):
-    s = (text or "").strip()
-    if s == "max":
-        return None
-    if s.isascii() and s.isdigit() and len(s) <= 20:
-        v = int(s)
-        return None if v >= UNLIMITED else v
-    return None
-
-
-def _keyed(text):
-    out = {}
-    for line in (text or "").split("\n"):
-        parts = line.split()
-        if len(parts) >= 2:
-            out[parts[0]] = parts[1]
-    return out
-
-
 class Cgroups:
-    """The memory cgroup of a process, and a cgroup's usage, limit and OOM-kill count."""
-
-    LIMIT_TTL = 30.0
+    """The memory cgroup of each process, and what one holds: the shared cgroup readers."""
 
     def __init__(self, root):
         self.root = root
-        self.v1 = []  # [(mount root, mount point)] of the v1 memory controller
-        self.v2 = []
-        self._limits = {}  # (version, path) -> (time, limit, limit_path)
-        try:
-            text = root.read_text("/proc/self/mountinfo")
-        except OSError:
-            text = ""
-        for line in text.split("\n"):
-            f = line.split(" ")
-            if "-" not in f[6:]:
-                continue
-            sep = f.index("-", 6)
-            if len(f) < sep + 3:
-                continue
-            fstype, mroot, mp = f[sep + 1], f[3], f[4].replace("\\040", " ")
-            if fstype == "cgroup2":
-                self.v2.append((mroot, mp))
-            elif fstype == "cgroup" and "memory" in f[-1].split(","):
-                self.v1.append((mroot, mp))
-        if not self.v1 and root.exists("/sys/fs/cgroup/memory/memory.limit_in_bytes"):
-            self.v1.append(("/", "/sys/fs/cgroup/memory"))
-        if not self.v2 and root.exists("/sys/fs/cgroup/cgroup.controllers"):
-            self.v2.append(("/", "/sys/fs/cgroup"))
+        self.view = cgroups.View(root)
 
     def of_pid(self, pid):
         """``(version, path)`` of the process's memory cgroup, or None."""
-        try:
-            text = self.root.read_text(f"/proc/{pid}/cgroup", 8192)
-        except OSError:
-            return None
-        v2 = None
-        for line in text.split("\n"):
-            parts = line.split(":", 2)
-            if len(parts) != 3:
-                continue
-            if "memory" in parts[1].split(",") and self.v1:
-                return 1, parts[2]
-            if parts[0] == "0" and parts[1] == "":
-                v2 = parts[2]
-        if v2 is not None and self.v2:
-            return 2, v2
-        return None
+        return self.view.of_pid(pid)
 
-    def _dir(self, version, path):
-        """``(directory, mount point)`` of a cgroup path, or None."""
-        for mroot, mp in self.v1 if version == 1 else self.v2:
-            rel = path
-            if mroot != "/" and (path == mroot or path.startswith(mroot.rstrip("/") + "/")):
-                rel = path[len(mroot.rstrip("/")) :]
-            d = mp.rstrip("/") + ("/" + rel.strip("/") if rel.strip("/") else "")
-            if self.root.exists(d):
-                return d, mp.rstrip("/")
-        return None
-
-    def _read(self, path):
-        try:
-            return self.root.read_text(path, 65536)
-        except OSError:
-            return None
-
-    def read(self, version, path, now):
+    def read(self, version, path):
         """``{"path", "usage_bytes", "limit_bytes", "limit_path", "oom_kills"}`` or None."""
-        found = self._dir(version, path)
-        if found is None:
+        kind = "memory" if version == 1 else "cgroup2"
+        levels = self.view.levels(kind, path)
+        if not levels:
             return None
-        d, mp = found
-        if version == 1:
-            usage = _int(self._read(d + "/memory.usage_in_bytes"))
-            stat = _keyed(self._read(d + "/memory.stat"))
-            inactive = _int(stat.get("total_inactive_file"))
-            ooms = _int(_keyed(self._read(d + "/memory.oom_control")).get("oom_kill"))
-            lim_name = "memory.limit_in_bytes"
-        else:
-            usage = _int(self._read(d + "/memory.current"))
-            stat = _keyed(self._read(d + "/memory.stat"))
-            inactive = _int(stat.get("inactive_file"))
-            ooms = _int(_keyed(self._read(d + "/memory.events")).get("oom_kill"))
-            lim_name = "memory.max"
-        if usage is not None and inactive is not None:
-            usage = max(usage - inactive, 0)  # the working set, as memory.probe counts it
-        cached = self._limits.get((version, path))
-        if cached and now - cached[0] < self.LIMIT_TTL:
-            limit, limit_path = cached[1], cached[2]
-        else:
-            limit, limit_path = None, None
-            cur = d
-            while True:
-                v = _int(self._read(cur + "/" + lim_name))
-                if v is not None and (limit is None or v < limit):
-                    limit, limit_path = v, cur
-                if cur == mp or len(cur) <= len(mp):
-                    break
-                cur = os.path.dirname(cur)
-            if version == 1:
-                hier = _int(stat.get("hierarchical_memory_limit"))
-                if hier is not None and (limit is None or hier < limit):
-                    limit, limit_path = hier, d
-            self._limits[(version, path)] = (now, limit, limit_path)
+        cg = cgroup_files.read_memory(self.root, version, levels, [])
+        if cg is None:
+            return None
         return {
             "path": path,
-            "usage_bytes": usage,
-            "limit_bytes": limit,
-            "limit_path": limit_path,
-            "oom_kills": ooms,
+            "usage_bytes": cg["own_working_set"],
+            "limit_bytes": cg["limit_bytes"],
+            "limit_path": cg["limit_path"] if cg["limit_bytes"] is not None else None,
+            "oom_kills": cg["own_oom_kills"],
         }
 
 
@@ -479,42 +374,11 @@ def host_total(root):
     return None
 
 
-# ---------------------------------------------------------------------------
-# /proc details of one process
-
-
-def proc_stat(root, pid):
-    """``(state, ppid, start ticks, exit status field or None)`` or None when it is gone."""
-    try:
-        text = root.read_text(f"/proc/{pid}/stat", 4096)
-    except OSError:
-        return None
-    f = text[text.rfind(")") + 2 :].split()
-    try:
-        exit_code = int(f[49]) if len(f) > 49 else None
-        return f[0], int(f[1]), int(f[19]), exit_code
-    except (IndexError, ValueError):
-        return None
-
-
-def _btime(root):
-    from wizard.system import kernlog
-
-    return kernlog.boot_time(root)
-
-
-_SERVER_WORDS = (b"jupyter", b"notebook", b"voila")
-
-
 def server_parent(root, ppid):
-    """``ppid`` when that process looks like a Jupyter server, else None."""
+    """``ppid`` when that process is a Jupyter server, else None."""
     if not ppid or ppid <= 1:
         return None
-    try:
-        cmd = root.read_bytes(f"/proc/{ppid}/cmdline", 8192).lower()
-    except OSError:
-        return None
-    return ppid if any(w in cmd for w in _SERVER_WORDS) else None
+    return ppid if looks_like_server(procfs.read_cmdline(root.path("/proc"), ppid)) else None
 
 
 # ---------------------------------------------------------------------------
@@ -534,10 +398,10 @@ class Recorder:
         self.exact_for = exact_for  # a server pid whose kernels' ends come by note_exit
         self.name = name
         self.cgroups = Cgroups(self.root)
-        self.klog = deaths.KernelLog(self.root)
-        self.evidence = deaths.Evidence()
-        self.btime = _btime(self.root)
-        self.clk = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        self.klog = kmsg.Follower(self.root)
+        self.evidence = evidence.Evidence()
+        self.btime = procfs.boot_time(self.root)
+        self.clk = procfs.clock_ticks()
         self.host_total = host_total(self.root)
         self.known = {}  # (pid, started) -> kernel state
         self.cg_now = {}  # cgroup path -> reading of this sample
@@ -631,7 +495,7 @@ class Recorder:
 
     def _read_cgroup(self, cg, now):
         """Read a cgroup ``(version, path)``; keep its OOM-kill count's recent history."""
-        reading = self.cgroups.read(cg[0], cg[1], now)
+        reading = self.cgroups.read(cg[0], cg[1])
         if reading is None:
             return None
         self.cg_now[cg[1]] = reading
@@ -669,9 +533,9 @@ class Recorder:
         if cg is not None:
             state["cgroup_id"] = cg
             state["cgroup"] = cg[1]
-        st = proc_stat(self.root, k["pid"])
+        st = procfs.read_stat(self.root.path("/proc"), k["pid"])
         if st is not None:
-            state["server_pid"] = server_parent(self.root, st[1])
+            state["server_pid"] = server_parent(self.root, st.ppid)
         return state
 
     def _due(self, s, now):
@@ -705,11 +569,11 @@ class Recorder:
     def _still_there(self, key):
         """Whether the process still runs (a scan can miss it: unreadable for a moment)."""
         pid, started = key
-        st = proc_stat(self.root, pid)
-        if st is None or st[0] in ("Z", "X"):
+        st = procfs.read_stat(self.root.path("/proc"), pid)
+        if st is None or st.zombie:
             return False
         ticks = self._start_ticks(started)
-        return ticks is None or abs(st[2] - ticks) < 2
+        return ticks is None or abs(st.start_ticks - ticks) < 2
 
     # -- a death ---------------------------------------------------------------
 
@@ -730,11 +594,11 @@ class Recorder:
             "recorded_by": self.name,
         }
         # A zombie still holds its exit status until the parent reaps it.
-        st = proc_stat(self.root, pid)
+        st = procfs.read_stat(self.root.path("/proc"), pid)
         ticks = self._start_ticks(started)
-        zombie = st is not None and st[0] == "Z" and st[3] is not None
-        if zombie and (ticks is None or abs(st[2] - ticks) < 2):
-            ev["returncode"] = deaths.returncode_from_wait_status(st[3])
+        zombie = st is not None and st.state == "Z" and st.exit_code is not None
+        if zombie and (ticks is None or abs(st.start_ticks - ticks) < 2):
+            ev["returncode"] = deaths.returncode_from_wait_status(st.exit_code)
             ev["status_source"] = "zombie"
         self._add_memory_evidence(ev, s, since=started, before=s.get("last_seen"))
         if s.get("rss") is not None:

@@ -22,7 +22,8 @@ passwords or keys are hidden in ``cmdline``.
 import os
 import sys
 
-from wizard.system import kernlog, procfs
+from wizard.system import procfs
+from wizard.system.jupyter_procs import SERVER_MODULES
 
 CONN_MAX = 64 * 1024  # a connection file is ~300 bytes; anything bigger is garbage
 CMDLINE_MAX = procfs.CMDLINE_MAX
@@ -37,7 +38,6 @@ _NOT_KERNELS = frozenset(
 _SECRET_WORDS = ("token", "password", "passwd", "secret", "key")
 # The name jupyter gives each family's kernelspec, used when nothing better is known.
 _DEFAULT_NAMES = {"ipykernel": "python3", "ir": "ir", "julia": "julia", "sage": "sagemath"}
-SERVER_MODULES = ("jupyter_server", "notebook", "jupyterlab", "nbclassic", "voila")
 
 
 def probe(root, uid=None):
@@ -293,32 +293,37 @@ def _scan_proc(root, uid, result):
         return
 
     tree = procfs.ProcTree(proc)
-    btime = kernlog.boot_time(root)
-    clk = os.sysconf("SC_CLK_TCK")
-    page = os.sysconf("SC_PAGE_SIZE")
+    btime = procfs.boot_time(root)
+    clk = procfs.clock_ticks()
+    page = procfs.page_size()
     conn_of = {pid: conn for pid, _, conn, _ in found}
     for pid, family, conn, argv in found:
         try:
             st = os.stat(f"{proc}/{pid}")
-            stat = procfs.read(f"{proc}/{pid}/stat", 4096).decode("ascii", "replace")
+            stat = procfs.parse_stat(
+                procfs.read(f"{proc}/{pid}/stat", 4096).decode("ascii", "replace")
+            )
         except PermissionError:
             result["denied"] += 1
             continue
         except OSError:
             result["vanished"] += 1
             continue
+        if stat is None:
+            result["vanished"] += 1
+            continue
         if uid is not None and st.st_uid != uid:
             continue
         # A wrapper (conda run, a shell script) and the kernel it starts name the same
         # file: keep the outermost, whose tree holds both.
-        if conn_of.get(procfs.ppid(stat)) == conn:
+        if conn_of.get(stat.ppid) == conn:
             continue
         rss = procfs.statm_rss(proc, pid, page)
         if rss is None:
             result["vanished"] += 1
             continue
         k = _new_kernel(pid, _resolve_conn(conn, pid, proc), argv, st.st_uid)
-        k["started"] = procfs.started(stat, btime, clk)
+        k["started"] = stat.started(btime, clk)
         # kernels below this one are listed on their own: not counted twice
         desc = tree.descendants(pid, {p for p, c in conn_of.items() if c != conn})
         k["children"] = len(desc)

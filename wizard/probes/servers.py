@@ -16,6 +16,9 @@ left). Tokens and passwords never appear in the result.
 import os
 import sys
 
+from wizard.system import procfs
+from wizard.system.jupyter_procs import may_be_server
+
 INFO_MAX = 64 * 1024
 RESPONSE_MAX = 8 << 20
 _WILDCARD = ("", "0.0.0.0", "::", "*", "localhost")
@@ -136,16 +139,15 @@ def _alive(root, pid):
     if use_proc:
         proc = root.path(f"/proc/{pid}")
         try:
-            with open(os.path.join(proc, "cmdline"), "rb") as f:
-                cmd = f.read(1 << 16).lower()
-            if not cmd:  # a zombie, or a kernel thread
-                with open(os.path.join(proc, "stat"), "rb") as f:
-                    return f.read(4096).rsplit(b")", 1)[-1].split()[:1] != [b"Z"], None
+            data = procfs.read(os.path.join(proc, "cmdline"), procfs.CMDLINE_MAX)
         except FileNotFoundError:
             return False, None
         except OSError:
             return os.path.isdir(proc), None
-        if not any(w in cmd for w in (b"jupyter", b"python", b"notebook")):
+        if not data:  # a zombie, or a kernel thread
+            stat = procfs.read_stat(root.path("/proc"), pid)
+            return stat is not None and not stat.zombie, None
+        if not may_be_server(procfs.split_cmdline(data)):
             return False, f"process {pid} is no longer a Jupyter server: the file is stale"
         return True, None
     if os.name == "nt":

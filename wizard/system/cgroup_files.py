@@ -24,7 +24,8 @@ def read_memory(root, version, levels, errors):
     """The memory facts of a cgroup: a dict, or None when it has no memory controller.
 
     Keys: version, path, limit_path, limit_bytes, usage_bytes, peak_bytes, failcnt,
-    swap_limit_bytes, and the counters swap_used, oom_kills, oom_events, inactive.
+    swap_limit_bytes, the counters swap_used, oom_kills, oom_events, inactive, and
+    the cgroup's own own_usage_bytes, own_working_set and own_oom_kills.
     v2 ``memory.events`` counts descendants too; v1 counts a kill only in the
     victim's own cgroup, so kills are summed from the cgroup up to the limiting one.
     """
@@ -66,6 +67,28 @@ def read_memory(root, version, levels, errors):
     stat = own_stat if d == own_dir and version == 1 else keyed(read(root, stat_path, errors))
     key = "total_inactive_file" if "total_inactive_file" in stat else "inactive_file"
     cg["inactive"] = field(stat, key, stat_path, errors)
+
+    # The cgroup's own figures, beside the limiting one's: a recorder watching one
+    # kernel's cgroup counts the kills and usage of that cgroup alone.
+    if d == own_dir:
+        cg["own_usage_bytes"], own_inactive = usage, cg["inactive"]
+    else:
+        own_stat = own_stat or keyed(read(root, own_stat_path, errors))
+        path = own_dir + "/" + names["usage"]
+        cg["own_usage_bytes"] = count(read(root, path, errors), path, errors)
+        own_key = "total_inactive_file" if "total_inactive_file" in own_stat else "inactive_file"
+        own_inactive = field(own_stat, own_key, own_stat_path, errors)
+    if cg["own_usage_bytes"] is not None and own_inactive is not None:
+        cg["own_working_set"] = max(cg["own_usage_bytes"] - own_inactive, 0)
+    else:
+        cg["own_working_set"] = cg["own_usage_bytes"]
+    if version == 2:
+        own_events_path = own_dir + "/memory.events"
+        own_events = keyed(read(root, own_events_path, errors))
+        cg["own_oom_kills"] = field(own_events, "oom_kill", own_events_path, errors)
+    else:
+        path = own_dir + "/memory.oom_control"
+        cg["own_oom_kills"] = field(keyed(read(root, path, errors)), "oom_kill", path, errors)
 
     if version == 2:
         # "max" (times usage hit memory.max) stands in for v1's failcnt.

@@ -222,13 +222,20 @@ class View:
     def __init__(self, root, errors=None):
         self.root = root
         self.errors = [] if errors is None else errors
-        # mountinfo can be long (hundreds of mounts): read all of it
-        text = read(root, "/proc/self/mountinfo", self.errors, limit=4 << 20)
-        self.mounts = parse_mounts(text)
-        if text and " - " not in text:
-            garbage(self.errors, "/proc/self/mountinfo", text.strip())
-        if "cgroup2" not in self.mounts and "memory" not in self.mounts:
-            self.mounts.update(default_mounts(root))
+        self._mounts = None
+
+    @property
+    def mounts(self):
+        """``parse_mounts`` of /proc/self/mountinfo, read on first use."""
+        if self._mounts is None:
+            # mountinfo can be long (hundreds of mounts): read all of it
+            text = read(self.root, "/proc/self/mountinfo", self.errors, limit=4 << 20)
+            self._mounts = parse_mounts(text)
+            if text and " - " not in text:
+                garbage(self.errors, "/proc/self/mountinfo", text.strip())
+            if "cgroup2" not in self._mounts and "memory" not in self._mounts:
+                self._mounts.update(default_mounts(self.root))
+        return self._mounts
 
     def membership(self, pid="self"):
         """``(v2 path, {v1 controller: path}, raw text)`` of a process; (None, {}, None)."""

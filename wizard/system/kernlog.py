@@ -25,13 +25,9 @@ Each kill becomes ``{"time", "pid", "name", "rss_bytes", "total_vm_bytes",
 is unknown.
 """
 
-import os
+from wizard.system import kmsg, procfs
 
-KMSG = "/dev/kmsg"
 KEEP = 20  # kills kept (the most recent)
-MAX_RECORDS = 200000  # records read from /dev/kmsg at most
-MAX_SECONDS = 0.25  # time spent reading /dev/kmsg at most
-DMESG_TIMEOUT = 2.0
 
 _KILLED = "Killed process "
 # Context lines that come before the "Killed process" line on older kernels.
@@ -41,47 +37,6 @@ _MEMCG_HINTS = (
     "Memory cgroup stats for",
 )
 _HOST_HINTS = ("Out of memory", "constraint=CONSTRAINT_NONE", "constraint=CONSTRAINT_CPUSET")
-
-
-def parse_kmsg_record(record):
-    """``(usec_since_boot, message)`` of one ``/dev/kmsg`` record, or None.
-
-    A record is ``prio,seq,usec,flags[,...];message`` followed by optional
-    continuation lines that start with a space (``SUBSYSTEM=...``).
-    """
-    head, sep, rest = record.partition(";")
-    if not sep:
-        return None
-    fields = head.split(",")
-    if len(fields) < 3:
-        return None
-    try:
-        usec = int(fields[2])
-    except ValueError:
-        return None
-    if usec < 0:
-        return None
-    return usec, rest.split("\n", 1)[0]
-
-
-def parse_dmesg_line(line):
-    """``(seconds_since_boot or None, message)`` of one ``dmesg`` line (no ``-T``)."""
-    s = line.lstrip()
-    if s.startswith("<"):  # dmesg -r style priority prefix
-        end = s.find(">")
-        if 0 < end < 6:
-            s = s[end + 1 :]
-    if s.startswith("["):
-        end = s.find("]")
-        if end > 0:
-            try:
-                secs = float(s[1:end].strip())
-            except ValueError:
-                return None, line
-            if secs != secs or secs < 0 or secs > 1e12:  # NaN, negative, absurd
-                return None, s[end + 1 :].lstrip()
-            return secs, s[end + 1 :].lstrip()
-    return None, line
 
 
 def _kb(msg, key):
@@ -181,135 +136,45 @@ def kills(entries, btime=None, keep=KEEP):
     return found[-keep:] if keep else []
 
 
-def boot_time(root):
-    """Boot time in epoch seconds from ``/proc/stat`` ``btime``, or None."""
-    try:
-        text = root.read_text("/proc/stat")
-    except OSError:
-        return None
-    for line in text.split("\n"):
-        if line.startswith("btime "):
-            try:
-                value = int(line.split()[1])
-            except (ValueError, IndexError):
-                return None
-            return value if value > 0 else None
+# "python3[1234]: segfault at 0 ip ..."; "traps: python3[1234] general protection fault ...";
+# "traps: python3[1234] trap invalid opcode ..."; "python3[1234]: bus error ..."
+_FAULTS = (
+    ("]: segfault at ", "SIGSEGV"),
+    ("] general protection fault", "SIGSEGV"),
+    ("] trap invalid opcode", "SIGILL"),
+    ("] trap divide error", "SIGFPE"),
+    ("] trap int3", "SIGTRAP"),
+    ("]: bus error", "SIGBUS"),
+)
+
+
+def parse_fault(msg):
+    """``(pid, signal name)`` of a kernel-log fault line, or None."""
+    for marker, sig in _FAULTS:
+        i = msg.find(marker)
+        if i < 0:
+            continue
+        j = msg.rfind("[", 0, i)
+        digits = msg[j + 1 : i] if j >= 0 else ""
+        if digits.isascii() and digits.isdigit() and 0 < len(digits) <= 10:
+            return int(digits), sig
     return None
-
-
-def _why(err):
-    return err.strerror or type(err).__name__
-
-
-def read_kmsg(root, max_records=MAX_RECORDS, max_seconds=MAX_SECONDS):
-    """``(entries, None)`` from ``/dev/kmsg``, or ``(None, reason)`` when it cannot be read.
-
-    ``entries`` are ``(seconds_since_boot, message)``. A regular file in place of
-    the device (test fixtures) is read whole, one record per line.
-    """
-    import stat
-    import time
-
-    path = root.path(KMSG)
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    except OSError as e:
-        return None, f"{KMSG}: {_why(e)}"
-    entries = []
-    try:
-        try:
-            regular = stat.S_ISREG(os.fstat(fd).st_mode)
-        except OSError as e:
-            return None, f"{KMSG}: {_why(e)}"
-        if regular:
-            with os.fdopen(os.dup(fd), "rb") as f:
-                data = f.read(4 << 20).decode("utf-8", "replace")
-            records = []
-            for line in data.split("\n"):
-                if line.startswith(" ") and records:
-                    continue  # continuation line of the record before
-                records.append(line)
-            for rec in records[-max_records:]:
-                parsed = parse_kmsg_record(rec)
-                if parsed:
-                    entries.append((parsed[0] / 1e6, parsed[1]))
-            return entries, None
-        deadline = time.monotonic() + max_seconds
-        n = 0
-        while n < max_records:
-            try:
-                raw = os.read(fd, 8192)
-            except BlockingIOError:
-                break  # EAGAIN: no more records
-            except BrokenPipeError:
-                continue  # EPIPE: records were overwritten while reading; go on
-            except OSError as e:
-                if n:
-                    break
-                return None, f"{KMSG}: {_why(e)}"
-            if not raw:
-                break
-            n += 1
-            parsed = parse_kmsg_record(raw.decode("utf-8", "replace"))
-            if parsed:
-                entries.append((parsed[0] / 1e6, parsed[1]))
-            if not n % 256 and time.monotonic() > deadline:
-                break
-    finally:
-        os.close(fd)
-    return entries, None
-
-
-def _dmesg_allowed(root):
-    """Whether running ``dmesg`` can work: root, or kernel.dmesg_restrict=0."""
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        return True
-    try:
-        return root.read_text("/proc/sys/kernel/dmesg_restrict").strip() == "0"
-    except OSError:
-        return False
-
-
-def read_dmesg(timeout=DMESG_TIMEOUT):
-    """``(entries, None)`` from running ``dmesg``, or ``(None, reason)``."""
-    import subprocess
-
-    env = dict(os.environ, LC_ALL="C")
-    try:
-        done = subprocess.run(
-            ["dmesg"],
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=timeout,
-            env=env,
-        )
-    except FileNotFoundError:
-        return None, "dmesg is not installed"
-    except subprocess.TimeoutExpired:
-        return None, f"dmesg took longer than {timeout:g} s"
-    except OSError as e:
-        return None, f"dmesg: {_why(e)}"
-    if done.returncode != 0:
-        err = done.stderr.decode("utf-8", "replace").strip().split("\n")[0][:200]
-        return None, f"dmesg failed: {err or 'exit status ' + str(done.returncode)}"
-    text = done.stdout[-(4 << 20) :].decode("utf-8", "replace")
-    return [parse_dmesg_line(line) for line in text.split("\n") if line], None
 
 
 def oom_log(root, keep=KEEP):
     """``(kills, status)``: the last ``keep`` OOM kills and ``"ok"``, ``"empty"``
     (the log was read and holds no OOM kill) or ``"unreadable: <reason>"``.
     """
-    entries, reason = read_kmsg(root)
+    entries, reason = kmsg.read_kmsg(root)
     # dmesg reads the real system's log: never for a fixture tree.
     if entries is None and root.real:
-        if _dmesg_allowed(root):
-            entries, why = read_dmesg()
+        if kmsg.dmesg_allowed(root):
+            entries, why = kmsg.read_dmesg()
             if entries is None:
                 reason = f"{reason}; {why}"
         else:
             reason += " (reading the kernel log needs root or kernel.dmesg_restrict=0)"
     if entries is None:
         return [], "unreadable: " + " ".join(reason.split())
-    found = kills(entries, boot_time(root), keep)
+    found = kills(entries, procfs.boot_time(root), keep)
     return found, ("ok" if found else "empty")

@@ -33,25 +33,79 @@ def statm_rss(proc, pid, page):
         return None
 
 
-def stat_fields(stat):
+class Stat:
+    """The fields of ``/proc/PID/stat`` the wizard uses (the one parser of that file).
+
+    ``state`` (R, S, Z...), ``ppid``, ``pgrp``, ``start_ticks`` (clock ticks after
+    boot) and ``exit_code`` (field 52: the raw wait status of a zombie, else 0;
+    None on kernels before 3.5).
+    """
+
+    __slots__ = ("exit_code", "pgrp", "ppid", "start_ticks", "state")
+
+    def __init__(self, state, ppid, pgrp, start_ticks, exit_code):
+        self.state, self.ppid, self.pgrp = state, ppid, pgrp
+        self.start_ticks, self.exit_code = start_ticks, exit_code
+
+    @property
+    def zombie(self):
+        return self.state in ("Z", "X")
+
+    def started(self, btime, clk):
+        """Start time in epoch seconds, or None when the boot time is unknown."""
+        return None if btime is None else btime + self.start_ticks / clk
+
+
+def parse_stat(text):
+    """A ``Stat`` of the text of ``/proc/PID/stat``, or None when it is not one."""
     # the fields after "pid (comm) ": comm may hold spaces and parentheses
-    return stat[stat.rfind(")") + 2 :].split()
-
-
-def ppid(stat):
+    f = text[text.rfind(")") + 2 :].split()
     try:
-        return int(stat_fields(stat)[1])
+        exit_code = int(f[49]) if len(f) > 49 else None
+        return Stat(f[0], int(f[1]), int(f[2]), int(f[19]), exit_code)
     except (IndexError, ValueError):
         return None
 
 
-def started(stat, btime, clk):
-    if btime is None:
-        return None
+def read_stat(proc, pid):
+    """``parse_stat`` of ``PROC/PID/stat``; None when the process is gone or unreadable."""
     try:
-        return btime + int(stat_fields(stat)[19]) / clk
-    except (IndexError, ValueError):
+        return parse_stat(read(f"{proc}/{pid}/stat", 4096).decode("ascii", "replace"))
+    except OSError:
         return None
+
+
+def boot_time(root):
+    """Boot time in epoch seconds from ``/proc/stat`` ``btime``, or None."""
+    try:
+        text = root.read_text("/proc/stat")
+    except OSError:
+        return None
+    for line in text.split("\n"):
+        if line.startswith("btime "):
+            try:
+                value = int(line.split()[1])
+            except (ValueError, IndexError):
+                return None
+            return value if value > 0 else None
+    return None
+
+
+def clock_ticks():
+    return os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def page_size():
+    return os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def read_cmdline(proc, pid):
+    """argv of a process, or None when it is gone, unreadable or a kernel thread."""
+    try:
+        data = read(f"{proc}/{pid}/cmdline", CMDLINE_MAX)
+    except OSError:
+        return None
+    return split_cmdline(data) if data else None
 
 
 class ProcTree:
@@ -100,13 +154,9 @@ class ProcTree:
         for name in names:
             if not name.isdigit():
                 continue
-            try:
-                stat = read(f"{self.proc}/{name}/stat", 4096).decode("ascii", "replace")
-            except OSError:
-                continue
-            parent = ppid(stat)
-            if parent is not None:
-                self.by_parent.setdefault(parent, []).append(int(name))
+            st = read_stat(self.proc, name)
+            if st is not None:
+                self.by_parent.setdefault(st.ppid, []).append(int(name))
 
     def descendants(self, pid, skip=()):
         """Every process below ``pid``, leaving out ``skip`` pids and what is below them."""
