@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 from conftest import need
 
-from wizard.engines import run_exec
+from wizard.engines import run_exec, run_markers
+from wizard.system import cgroup_child
 from wizard.system.sysroot import SysRoot
 
 REPO = Path(__file__).resolve().parent.parent
@@ -102,7 +103,7 @@ def report(stdout):
 
 def cgroup_allowed():
     try:
-        _, path = run_exec.own_memory_cgroup(SysRoot("/"))
+        _, path = cgroup_child.own_memory_cgroup(SysRoot("/"))
     except (OSError, ValueError):
         return False
     return os.access(path, os.W_OK)
@@ -457,7 +458,7 @@ def test_the_child_runner_parses_as_python_3_8():
 
 
 def test_markers_split_across_reads_are_found():
-    stream = run_exec.MarkerStream("tok")
+    stream = run_markers.MarkerStream("tok")
     data = b"partial out\x1etok" + b'{"ev": "start", "cell": 2}\nmore \xc3'
     items = []
     for i in range(len(data)):  # one byte at a time: the worst split
@@ -479,7 +480,7 @@ def test_faulthandler_reports_are_parsed():
         '  File "/w/run_child.py", line 200 in run_code\n\n'
         "Extension modules: numpy.core._multiarray_umath, _ctypes (total: 2)\n"
     )
-    fault = run_exec.parse_fault(text)
+    fault = run_markers.parse_fault(text)
     assert fault["headline"] == "Segmentation fault"
     assert [f["file"] for f in fault["frames"]][:2] == [
         "/usr/lib/python3.11/ctypes/__init__.py",

@@ -4,7 +4,7 @@ This module gathers data; it prints nothing. While the child runs, its output an
 its progress events go to a ``sink`` (an object with ``output(text)`` and
 ``event(dict)``); at the end ``execute`` returns one plain dict.
 
-The child is ``wizard/run_child.py`` run by the notebook's interpreter, in its own
+The child is ``wizard/engines/run_child.py`` run by the notebook's interpreter, in its own
 session and process group, in the notebook's folder, with stdin from /dev/null
 (a background process group reading the terminal would be stopped). Its stdout
 and stderr share one pipe, so output keeps the order a terminal would show;
@@ -24,179 +24,18 @@ import os
 import sys
 import time
 
+from wizard.engines import run_markers
+from wizard.system import cgroup_child, procfs
+
 SAMPLE_SECONDS = 0.05
 GRACE_SECONDS = 2.0  # after SIGINT, and again after SIGTERM, before SIGKILL
 DRAIN_SECONDS = 0.5  # output still read after the child ended (grandchildren may hold the pipe)
-TAIL_BYTES = 4096
 ADDRESS_SPACE = "address space (RLIMIT_AS)"  # the limit without a cgroup
-
-
-# -- cgroups ---------------------------------------------------------------------------
-
-
-def _read(path):
-    with open(path) as f:
-        return f.read()
-
-
-def _write(path, text):
-    with open(path, "w") as f:
-        f.write(text)
-
-
-def own_memory_cgroup(root):
-    """(version, directory) of this process's memory cgroup; raises OSError/ValueError.
-
-    Found the way the memory probe finds it (v1 memory line first, else v2).
-    """
-    from wizard.probes import memory
-
-    v2, v1 = memory.parse_own_cgroups(root.read_text("/proc/self/cgroup"))
-    mounts = memory.parse_mounts(root.read_text("/proc/self/mountinfo", limit=4 << 20))
-    if "memory" in v1 and mounts.get("memory"):
-        found = memory.locate_cgroup(root, mounts["memory"], v1["memory"])
-        if found:
-            return 1, found[0][0][0]
-    if v2 is not None and mounts.get("cgroup2"):
-        found = memory.locate_cgroup(root, mounts["cgroup2"], v2)
-        if found:
-            return 2, found[0][0][0]
-    raise ValueError("no memory cgroup mounted")
-
-
-def make_cgroup(root, name, limit_bytes):
-    """A new memory cgroup under our own, limited when asked. Raises OSError/ValueError."""
-    if not root.real:
-        raise ValueError("the system root is a fixture tree")
-    version, base = own_memory_cgroup(root)
-    path = os.path.join(base, name)
-    os.mkdir(path)
-    try:
-        if version == 1:
-            if limit_bytes:
-                _write(os.path.join(path, "memory.limit_in_bytes"), str(limit_bytes))
-                memsw = os.path.join(path, "memory.memsw.limit_in_bytes")
-                if os.path.exists(memsw):
-                    _write(memsw, str(limit_bytes))
-        else:
-            if not os.path.exists(os.path.join(path, "memory.max")):
-                _write(os.path.join(base, "cgroup.subtree_control"), "+memory")
-            if limit_bytes:
-                _write(os.path.join(path, "memory.max"), str(limit_bytes))
-                swap = os.path.join(path, "memory.swap.max")
-                if os.path.exists(swap):
-                    _write(swap, "0")
-    except OSError:
-        os.rmdir(path)
-        raise
-    return {"version": version, "path": path, "limit_bytes": limit_bytes}
-
-
-def cgroup_stats(cg):
-    """Peak usage, OOM kills and failures of our child cgroup (None where unreadable)."""
-    path, stats = cg["path"], {"peak_bytes": None, "oom_kills": None, "failcnt": None}
-    names = (
-        {"peak_bytes": "memory.max_usage_in_bytes", "failcnt": "memory.failcnt"}
-        if cg["version"] == 1
-        else {"peak_bytes": "memory.peak"}
-    )
-    for key, name in names.items():
-        try:
-            stats[key] = int(_read(os.path.join(path, name)).strip())
-        except (OSError, ValueError):
-            pass  # memory.peak needs Linux 5.19; the sampled peak stands in
-    events = "memory.oom_control" if cg["version"] == 1 else "memory.events"
-    try:
-        for line in _read(os.path.join(path, events)).splitlines():
-            key, _, value = line.partition(" ")
-            if key == "oom_kill":
-                stats["oom_kills"] = int(value)
-            elif key == "max" and cg["version"] == 2:
-                stats["failcnt"] = int(value)
-    except (OSError, ValueError):
-        pass  # the counter is optional evidence; the exit signal still tells
-    return stats
-
-
-def cgroup_pids(cg):
-    try:
-        return [int(x) for x in _read(os.path.join(cg["path"], "cgroup.procs")).split()]
-    except (OSError, ValueError):
-        return []
-
-
-def remove_cgroup(cg, errors):
-    """Kill what is left in the cgroup and remove it."""
-    import signal
-
-    deadline = time.monotonic() + 3.0
-    while True:
-        pids = cgroup_pids(cg)
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass  # already gone
-        try:
-            os.rmdir(cg["path"])
-            return True
-        except FileNotFoundError:
-            return True
-        except OSError as exc:
-            if time.monotonic() > deadline:
-                errors.append(f"could not remove the cgroup {cg['path']}: {exc.strerror}")
-                return False
-            time.sleep(0.05)
 
 
 # -- the process tree ------------------------------------------------------------------
 
-_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
-
-
-def tree_pids(pid):
-    """pid and its descendants, from /proc/PID/task/TID/children."""
-    pids, i = [pid], 0
-    while i < len(pids):
-        p = pids[i]
-        i += 1
-        try:
-            tasks = os.listdir(f"/proc/{p}/task")
-        except OSError:
-            continue  # gone already
-        for t in tasks:
-            try:
-                pids.extend(int(x) for x in _read(f"/proc/{p}/task/{t}/children").split())
-            except (OSError, ValueError):
-                continue
-    return pids
-
-
-def tree_pids_scan(pid):
-    """The same from a scan of every /proc/PID/stat (kernels without the children file)."""
-    parent = {}
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                stat = _read(f"/proc/{name}/stat")
-                parent[int(name)] = int(stat[stat.rindex(")") + 2 :].split()[1])
-            except (OSError, ValueError):
-                continue
-    found, frontier = [pid], [pid]
-    while frontier:
-        frontier = [c for c, p in parent.items() if p in frontier]
-        found.extend(frontier)
-    return found
-
-
-def rss_of(pids):
-    total = 0
-    for p in pids:
-        try:
-            total += int(_read(f"/proc/{p}/statm").split()[1]) * _PAGE
-        except (OSError, ValueError, IndexError):
-            continue  # exited between listing and reading
-    return total
+_PAGE = procfs.page_size()
 
 
 class Sampler:
@@ -214,111 +53,23 @@ class Sampler:
         if not self.proc:
             return
         if self.cg:
-            pids = cgroup_pids(self.cg)
-        elif self.children_file:
-            pids = tree_pids(self.pid)
-        elif now >= self.next_full_scan:
-            pids = tree_pids_scan(self.pid)
+            pids = cgroup_child.pids_in(self.cg)
+        elif self.children_file or now >= self.next_full_scan:
+            # without the children files the tree comes from a scan of all of /proc
+            pids = [self.pid, *procfs.ProcTree("/proc").descendants(self.pid)]
             self.next_full_scan = now + 0.25
         else:
             return
         self.samples += 1
-        self.peak = max(self.peak, rss_of(pids))
-
-
-# -- the marker protocol ---------------------------------------------------------------
-
-
-class MarkerStream:
-    """Splits the child's output into plain output and marker events."""
-
-    def __init__(self, token):
-        import codecs
-
-        self.prefix = b"\x1e" + token.encode("ascii")
-        self.buf = b""
-        self.decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        self.tail = b""
-
-    def feed(self, data, final=False):
-        """Yield ("out", text) and ("ev", dict) items for ``data``."""
-        import json
-
-        self.buf += data
-        while self.buf:
-            idx = self.buf.find(self.prefix)
-            if idx == -1:
-                # Hold back a possible start of a marker split across reads.
-                hold = self.buf.rfind(b"\x1e", max(0, len(self.buf) - len(self.prefix)))
-                cut = len(self.buf) if final or hold == -1 else hold
-                out, self.buf = self.buf[:cut], self.buf[cut:]
-                if out:
-                    yield "out", self._text(out)
-                break
-            if idx:
-                yield "out", self._text(self.buf[:idx])
-                self.buf = self.buf[idx:]
-            end = self.buf.find(b"\n")
-            if end == -1:
-                if final:
-                    yield "out", self._text(self.buf)
-                    self.buf = b""
-                break
-            raw, self.buf = self.buf[len(self.prefix) : end], self.buf[end + 1 :]
-            try:
-                yield "ev", json.loads(raw.decode("ascii"))
-            except ValueError:
-                yield "out", self._text(raw + b"\n")
-        if final:
-            rest = self.decoder.decode(b"", final=True)
-            if rest:
-                yield "out", rest
-
-    def _text(self, data):
-        self.tail = (self.tail + data)[-TAIL_BYTES:]
-        return self.decoder.decode(data)
-
-
-# -- faulthandler's report -------------------------------------------------------------
-
-
-def parse_fault(text):
-    """The stack of faulthandler's last report: the current thread's frames, innermost first."""
-    import re
-
-    if not text.strip():
-        return None
-    start = max(text.rfind("Fatal Python error"), 0)
-    report = text[start:]
-    fatal = report.startswith("Fatal Python error")
-    headline = report.splitlines()[0].split(":", 1)[-1].strip() if fatal else None
-    blocks, current = [], None
-    for line in report.splitlines():
-        head = re.match(r"^(Current thread|Thread|Stack)\b.*:$", line.strip())
-        if head:
-            current = {"current": line.strip().startswith("Current"), "frames": []}
-            blocks.append(current)
-            continue
-        m = re.match(r'^\s+File "(.*)", line (\d+) in (.*)$', line)
-        if m and current is not None:
-            current["frames"].append(
-                {"file": m.group(1), "line": int(m.group(2)), "function": m.group(3).strip()}
-            )
-    chosen = next((b for b in blocks if b["current"]), blocks[0] if blocks else None)
-    modules = None
-    m = re.search(r"^Extension modules: (.*?)(?: \(total: \d+\))?$", report, re.M)
-    if m:
-        modules = [x.strip() for x in m.group(1).split(",") if x.strip()]
-    return {
-        "fatal": fatal,
-        "headline": headline,
-        "frames": chosen["frames"] if chosen else [],
-        "threads": len(blocks),
-        "extension_modules": modules,
-    }
+        self.peak = max(self.peak, sum(procfs.statm_rss("/proc", p, _PAGE) or 0 for p in pids))
 
 
 # -- the run ---------------------------------------------------------------------------
+
+
+def _read(path):
+    with open(path) as f:
+        return f.read()
 
 
 def runner_source():
@@ -328,7 +79,7 @@ def runner_source():
         return here, None
     import pkgutil
 
-    return None, pkgutil.get_data("wizard", "run_child.py")
+    return None, pkgutil.get_data("wizard.engines", "run_child.py")
 
 
 def execute(plan, sink, root=None):
@@ -395,7 +146,7 @@ def execute(plan, sink, root=None):
 
         limit = plan.get("memory_limit")
         try:
-            cg = make_cgroup(root, f"wizard-run-{os.getpid()}-{token}", limit)
+            cg = cgroup_child.make(root, f"wizard-run-{os.getpid()}-{token}", limit)
             result["cgroup"] = dict(cg)
             result["limit_mode"] = f"cgroup v{cg['version']}" if limit else None
         except (OSError, ValueError) as exc:
@@ -405,7 +156,7 @@ def execute(plan, sink, root=None):
                 result["limit_note"] = f"no child cgroup ({reason}); an address-space limit"
         _run(plan, sink, result, runner, spec_file, token, cg)
         try:
-            result["fault"] = parse_fault(_read(fault_file))
+            result["fault"] = run_markers.parse_fault(_read(fault_file))
         except FileNotFoundError:
             pass  # the child never got as far as enabling faulthandler
         except OSError as exc:
@@ -413,8 +164,8 @@ def execute(plan, sink, root=None):
         _line_from_fault(result)
     finally:
         if cg is not None:
-            result["cgroup"].update(cgroup_stats(cg))
-            result["cgroup"]["removed"] = remove_cgroup(cg, errors)
+            result["cgroup"].update(cgroup_child.stats(cg))
+            result["cgroup"]["removed"] = cgroup_child.remove(cg, errors)
         shutil.rmtree(tmp, ignore_errors=True)
         if os.path.exists(tmp):
             errors.append(f"could not remove the temporary folder {tmp}")
@@ -439,7 +190,7 @@ def _preexec(cg, limit):
 
     def setup():
         if cg is not None:
-            _write(os.path.join(cg["path"], "cgroup.procs"), str(os.getpid()))
+            cgroup_child.enter(cg)
         elif limit:
             import resource
 
@@ -456,7 +207,7 @@ def _run(plan, sink, result, runner, spec_file, token, cg):
     env = dict(os.environ)
     env["PYTHONUNBUFFERED"] = "1"
     env.setdefault("MPLBACKEND", "Agg")  # no windows: plt.show() returns at once
-    stream = MarkerStream(token)
+    stream = run_markers.MarkerStream(token)
     status = rusage = proc = None
     running = None  # the cell that started and has not finished
     seen = {"hello": False, "finished": False, "event": None}
@@ -497,7 +248,7 @@ def _run(plan, sink, result, runner, spec_file, token, cg):
         except OSError:
             pass  # the group is gone
         if cg is not None and sig == signal.SIGKILL:
-            for pid in cgroup_pids(cg):
+            for pid in cgroup_child.pids_in(cg):
                 try:
                     os.kill(pid, sig)
                 except OSError:
@@ -637,26 +388,16 @@ def _restore_sigterm(signal, old):
         signal.signal(signal.SIGTERM, old)
 
 
-def _stat_fields(pid):
-    """(state, pgrp) of a process, or None once it is gone."""
-    try:
-        stat = _read(f"/proc/{pid}/stat")
-        fields = stat[stat.rindex(")") + 2 :].split()
-        return fields[0], int(fields[2])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
 def live_leftovers(pgid, cg):
     """Processes still running (zombies aside) in the child's group or its cgroup."""
     found = set()
     if cg is not None:
-        found.update(cgroup_pids(cg))
+        found.update(cgroup_child.pids_in(cg))
     if os.path.isdir("/proc/self"):
         for name in os.listdir("/proc"):
             if name.isdigit():
-                fields = _stat_fields(int(name))
-                if fields and fields[1] == pgid:
+                st = procfs.read_stat("/proc", name)
+                if st and st.pgrp == pgid:
                     found.add(int(name))
     else:  # no /proc: ask the group as a whole
         try:
@@ -664,7 +405,7 @@ def live_leftovers(pgid, cg):
             found.add(pgid)
         except OSError:
             pass  # no one left
-    return {p for p in found if (_stat_fields(p) or ("Z",))[0] not in ("Z", "X")}
+    return {p for p in found if not getattr(procfs.read_stat("/proc", p), "zombie", True)}
 
 
 def _stop_strays(pid, cg, signal_group, signal):

@@ -1,0 +1,122 @@
+"""A memory cgroup of our own, below the one this process is in: made, read, removed.
+
+``wizard run --memory-limit`` puts the notebook's code in one, so the limit is a
+real cgroup limit, the peak of the whole process tree is measured, and the OOM
+kills counted are exactly the code's. Where no child cgroup can be made (no
+writable memory controller, a fixture tree), ``make`` raises OSError or ValueError
+with the reason, and the caller says it.
+"""
+
+import os
+import time
+
+from wizard.system.cgroups import View
+
+
+def _read(path):
+    with open(path) as f:
+        return f.read()
+
+
+def write(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def own_memory_cgroup(root):
+    """(version, directory) of this process's memory cgroup; raises ValueError if none."""
+    view = View(root)
+    v2, v1, _ = view.membership()
+    version, levels = view.memory_levels(v2, v1)
+    if not levels:
+        raise ValueError("no memory cgroup mounted")
+    return version, levels[0][0]
+
+
+def make(root, name, limit_bytes):
+    """A new memory cgroup under our own, limited when asked. Raises OSError/ValueError."""
+    if not root.real:
+        raise ValueError("the system root is a fixture tree")
+    version, base = own_memory_cgroup(root)
+    path = os.path.join(base, name)
+    os.mkdir(path)
+    try:
+        if version == 1:
+            if limit_bytes:
+                write(os.path.join(path, "memory.limit_in_bytes"), str(limit_bytes))
+                memsw = os.path.join(path, "memory.memsw.limit_in_bytes")
+                if os.path.exists(memsw):
+                    write(memsw, str(limit_bytes))
+        else:
+            if not os.path.exists(os.path.join(path, "memory.max")):
+                write(os.path.join(base, "cgroup.subtree_control"), "+memory")
+            if limit_bytes:
+                write(os.path.join(path, "memory.max"), str(limit_bytes))
+                swap = os.path.join(path, "memory.swap.max")
+                if os.path.exists(swap):
+                    write(swap, "0")
+    except OSError:
+        os.rmdir(path)
+        raise
+    return {"version": version, "path": path, "limit_bytes": limit_bytes}
+
+
+def stats(cg):
+    """Peak usage, OOM kills and failures of a child cgroup (None where unreadable)."""
+    path, out = cg["path"], {"peak_bytes": None, "oom_kills": None, "failcnt": None}
+    names = (
+        {"peak_bytes": "memory.max_usage_in_bytes", "failcnt": "memory.failcnt"}
+        if cg["version"] == 1
+        else {"peak_bytes": "memory.peak"}
+    )
+    for key, name in names.items():
+        try:
+            out[key] = int(_read(os.path.join(path, name)).strip())
+        except (OSError, ValueError):
+            pass  # memory.peak needs Linux 5.19; the sampled peak stands in
+    events = "memory.oom_control" if cg["version"] == 1 else "memory.events"
+    try:
+        for line in _read(os.path.join(path, events)).splitlines():
+            key, _, value = line.partition(" ")
+            if key == "oom_kill":
+                out["oom_kills"] = int(value)
+            elif key == "max" and cg["version"] == 2:
+                out["failcnt"] = int(value)
+    except (OSError, ValueError):
+        pass  # the counter is optional evidence; the exit signal still tells
+    return out
+
+
+def pids_in(cg):
+    try:
+        return [int(x) for x in _read(os.path.join(cg["path"], "cgroup.procs")).split()]
+    except (OSError, ValueError):
+        return []
+
+
+def enter(cg):
+    """Move this process into the cgroup (a child calls it between fork and exec)."""
+    write(os.path.join(cg["path"], "cgroup.procs"), str(os.getpid()))
+
+
+def remove(cg, errors):
+    """Kill what is left in the cgroup and remove it."""
+    import signal
+
+    deadline = time.monotonic() + 3.0
+    while True:
+        for pid in pids_in(cg):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass  # already gone
+        try:
+            os.rmdir(cg["path"])
+            return True
+        except FileNotFoundError:
+            return True
+        except OSError as exc:
+            if time.monotonic() > deadline:
+                errors.append(f"could not remove the cgroup {cg['path']}: {exc.strerror}")
+                return False
+            time.sleep(0.05)
