@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from wizard.commands import history
+from wizard.diagnosis import deathtext
 from wizard.diagnosis import endings as deaths
 from wizard.engines import recorder
-from wizard.system import kernlog
+from wizard.report import sparkline
+from wizard.system import historydb, kernlog
 
 REPO = Path(__file__).resolve().parent.parent
 MiB = 1 << 20
@@ -57,11 +58,11 @@ def store(tmp_path):
 
 def test_no_database_is_no_history_quickly_and_without_sqlite(tmp_path):
     """The main command calls recent_deaths() on every run: with no database it must cost
-    nothing (sqlite3 is not even imported) and return []."""
+    nothing (sqlite3 is not even imported) and return []. (Its speed: benchmarks/.)"""
     code = (
-        "import sys, time; t = time.perf_counter(); from wizard.commands import history; "
-        f"d = history.recent_deaths({str(tmp_path / 'none.sqlite3')!r}); "
-        "print(d, 'sqlite3' in sys.modules, time.perf_counter() - t)"
+        "import sys; from wizard.system import historydb; "
+        f"d = historydb.recent_deaths({str(tmp_path / 'none.sqlite3')!r}); "
+        "print(d, 'sqlite3' in sys.modules)"
     )
     out = subprocess.run(
         [sys.executable, "-c", code],
@@ -70,8 +71,7 @@ def test_no_database_is_no_history_quickly_and_without_sqlite(tmp_path):
         env=dict(os.environ, PYTHONPATH=str(REPO)),
         check=True,
     ).stdout.split()
-    assert out[:2] == ["[]", "False"]
-    assert float(out[2]) < 0.05
+    assert out == ["[]", "False"]
 
 
 @pytest.mark.parametrize(
@@ -80,9 +80,9 @@ def test_no_database_is_no_history_quickly_and_without_sqlite(tmp_path):
 def test_a_damaged_or_foreign_file_gives_no_deaths_and_no_error(tmp_path, content):
     db = tmp_path / "history.sqlite3"
     db.write_bytes(content)
-    assert history.recent_deaths(str(db)) == []
+    assert historydb.recent_deaths(str(db)) == []
     errors = []
-    assert history.recent_deaths(str(db), errors=errors) == []
+    assert historydb.recent_deaths(str(db), errors=errors) == []
     assert len(errors) == 1 and "\n" not in errors[0]
 
 
@@ -137,11 +137,11 @@ def test_watch_and_server_reports_of_one_oom_kill_make_one_row(store):
     assert merged["cause"] == "oom-kill" and merged["signal"] == "SIGKILL"
     rows = store.conn.execute("SELECT count(*) FROM deaths").fetchone()[0]
     assert rows == 1
-    (d,) = history.recent_deaths(store.path)
+    (d,) = historydb.recent_deaths(store.path)
     assert d["time"] == pytest.approx(now)  # the earliest report is the closest to the death
     assert d["exact"] is True and d["recorded_by"] == "server,watch"
     assert d["samples"] == [200 * MiB, 900 * MiB, 1600 * MiB, 1946 * MiB]
-    line = history.describe(d)
+    line = deathtext.describe(d)
     assert line.startswith("/home/u/big.ipynb's kernel (pid 4941) died at ")
     assert line.endswith("holding 1.9 GiB of a 2.0 GiB limit; the OOM killer fired then")
 
@@ -266,7 +266,7 @@ def test_history_lists_deaths_and_memory_per_notebook(store):
     oom = report["deaths"][1]
     assert oom["notebook"] == "/w/big.ipynb" and oom["pid"] == 4941
     assert oom["rss_bytes"] == 1900 * MiB and oom["limit_bytes"] == 2 * GiB
-    assert len(oom["samples"]) == history.SAMPLES_PER_DEATH
+    assert len(oom["samples"]) == historydb.SAMPLES_PER_DEATH
     assert oom["samples"][-1] == 1900 * MiB
     assert oom["samples"] == sorted(oom["samples"])
     nbs = {n["notebook"]: n for n in report["notebooks"]}
@@ -287,17 +287,17 @@ def test_history_lists_deaths_and_memory_per_notebook(store):
 
 
 def test_sparkline():
-    assert history.sparkline([0, 50, 100]) == "▁▅█"
-    assert history.sparkline([0, 50, 100], unicode=False) == "_+@"
-    assert history.sparkline([]) == ""
-    assert history.sparkline([5, 5]) == "██"
+    assert sparkline.sparkline([0, 50, 100]) == "▁▅█"
+    assert sparkline.sparkline([0, 50, 100], unicode=False) == "_+@"
+    assert sparkline.sparkline([]) == ""
+    assert sparkline.sparkline([5, 5]) == "██"
 
 
 def test_recent_deaths_is_read_only_and_sees_a_live_writer(store):
     store.record_death({"pid": 11, "kernel_id": "k", "returncode": -6, "status_source": "server"})
     with store.transaction():  # a write in progress does not hide what is committed
         store.conn.execute("INSERT INTO samples VALUES (1, 1, 1)")
-        (d,) = history.recent_deaths(store.path)
+        (d,) = historydb.recent_deaths(store.path)
     assert d["signal"] == "SIGABRT" and d["samples"] == []
     with pytest.raises(sqlite3.OperationalError):
-        history._connect_ro(store.path).execute("DELETE FROM deaths")
+        historydb.connect_ro(store.path).execute("DELETE FROM deaths")

@@ -18,7 +18,8 @@ from test_watch import (
     wait_for_lock,
 )
 
-from wizard.commands import history
+from wizard.diagnosis import deathtext
+from wizard.system import recorder_lock
 
 # The line the docs give, as the server's command line takes it.
 ENABLE = '--ServerApp.jpserver_extensions={"wizard.server_ext": True}'
@@ -37,7 +38,7 @@ def test_extension_records_exact_endings(tmp_path):
     db = tmp_path / "history.sqlite3"
     env = {"WIZARD_DB": str(db), "WIZARD_WATCH_INTERVAL": "0.5"}
     with Scene(tmp_path, extra_args=[ENABLE], env=env) as scene:
-        status = history.recorder_status(str(db))
+        status = recorder_lock.recorder_status(str(db))
         assert status["running"] and status["pid"] == scene.server.pid  # it samples too
         assert status["where"] == "inside a Jupyter server (wizard.server_ext)"
         ks = scene.open("crash.ipynb", "done.ipynb", "big.ipynb")
@@ -61,7 +62,7 @@ def test_extension_records_exact_endings(tmp_path):
     assert crash["detail"] == "exit status from the server"
     assert crash["notebook"].endswith("/crash.ipynb")
     assert crash["kernel_id"] == ks["crash.ipynb"]["id"]
-    assert history.describe(crash).endswith("; killed by SIGSEGV")
+    assert deathtext.describe(crash).endswith("; killed by SIGSEGV")
 
     done = got[pids["done.ipynb"]]
     assert done["cause"] == "shutdown", done
@@ -96,7 +97,7 @@ def test_extension_beside_a_running_watch_adds_exit_statuses(tmp_path):
             time.sleep(1.2)
             scene.fire("crash.ipynb", SEGFAULT)
             got = wait_for_deaths(db, {pid: lambda d: d["exact"] and "watch" in d["recorded_by"]})
-            status = history.recorder_status(str(db))
+            status = recorder_lock.recorder_status(str(db))
             log = scene.server.log()
     finally:
         stop(watch)

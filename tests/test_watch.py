@@ -15,7 +15,8 @@ import pytest
 from cgroups import remove, writable_memory_controller
 from conftest import need
 
-from wizard.commands import history
+from wizard.diagnosis import deathtext
+from wizard.system import historydb, recorder_lock
 
 REPO = Path(__file__).resolve().parent.parent
 LIMIT = 300 * 1024 * 1024
@@ -49,7 +50,7 @@ def start_watch(db, *args, env=None):
 def wait_for_lock(db, proc, timeout=20.0):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        status = history.recorder_status(str(db))
+        status = recorder_lock.recorder_status(str(db))
         if status["running"] and status["pid"] == proc.pid:
             return status
         assert proc.poll() is None, proc.stdout.read()
@@ -124,9 +125,9 @@ def test_usage_errors_are_one_line(tmp_path):
 WRITER = """\
 import sys, time
 from wizard.engines import recorder
-from wizard.commands import watch
+from wizard.system import recorder_lock
 db = sys.argv[1]
-watch.Lock(db, where="heavy writer").acquire()
+recorder_lock.Lock(db, where="heavy writer").acquire()
 store = recorder.Store(db)
 ks = [{"pid": 100000 + i, "started": float(i), "kernel_id": f"k{i}", "notebook": f"nb{i}.ipynb",
        "kernel_name": "python3", "cgroup": "/x", "first_seen": time.time()} for i in range(200)]
@@ -292,7 +293,7 @@ def wait_for_deaths(db, wanted, timeout=40.0):
     end = time.monotonic() + timeout
     got = {}
     while time.monotonic() < end:
-        got = {d["pid"]: d for d in history.recent_deaths(str(db), since_seconds=600)}
+        got = {d["pid"]: d for d in historydb.recent_deaths(str(db), since_seconds=600)}
         if all(pid in got and ok(got[pid]) for pid, ok in wanted.items()):
             return got
         time.sleep(0.25)
@@ -317,7 +318,7 @@ def test_oom_kill_and_shutdown_recorded_by_watch(tmp_path):
                 db, {big: lambda d: d["cause"] == "oom-kill", done: lambda d: True}
             )
             time.sleep(1.0)  # the shutdown is settled once the server was asked
-            got = {d["pid"]: d for d in history.recent_deaths(str(db), since_seconds=600)}
+            got = {d["pid"]: d for d in historydb.recent_deaths(str(db), since_seconds=600)}
         finally:
             out = stop(watch)
     assert watch.returncode == 0, out
@@ -333,7 +334,7 @@ def test_oom_kill_and_shutdown_recorded_by_watch(tmp_path):
     shut = got[done]
     assert shut["cause"] == "shutdown", shut
     assert shut["notebook"].endswith("/done.ipynb")
-    assert history.describe(shut).endswith("it was shut down on request, not a crash")
+    assert deathtext.describe(shut).endswith("it was shut down on request, not a crash")
     assert f"died at {time.strftime('%H:%M', time.localtime(oom['time']))}" in out
 
     # What the user runs afterwards.

@@ -48,9 +48,9 @@ def _load_jupyter_server_extension(serverapp):
         interval = conf.get("interval") or os.environ.get("WIZARD_WATCH_INTERVAL")
         interval = float(interval) if interval else DEFAULT_INTERVAL
         if _current is None:
-            from wizard.commands import history
+            from wizard.system import historydb
 
-            ext = Extension(db or history.default_db_path(), max(interval, 0.05), log)
+            ext = Extension(db or historydb.default_db_path(), max(interval, 0.05), log)
             install_hooks()
             ext.start()
             _current = ext
@@ -183,8 +183,8 @@ class Extension:
             self.log.warning("wizard.server_ext: %s", text)
 
     def _run(self):
-        from wizard.commands import watch
         from wizard.engines import recorder
+        from wizard.system import recorder_lock
 
         try:
             store = recorder.Store(self.db_path, name="server")
@@ -192,7 +192,7 @@ class Extension:
             self._warn(f"cannot open {self.db_path}: {type(exc).__name__}: {exc}")
             return
         rec = recorder.Recorder(store, name="server", exact_for=os.getpid())
-        lock = watch.Lock(self.db_path, where="inside a Jupyter server (wizard.server_ext)")
+        lock = recorder_lock.Lock(self.db_path, where="inside a Jupyter server (wizard.server_ext)")
         next_try = 0.0
         self.log.info(
             "wizard.server_ext: recording kernel deaths into %s (every %g s)",
@@ -207,7 +207,7 @@ class Extension:
                     try:
                         lock.acquire()
                         self.sampling = True
-                    except watch.Busy:
+                    except recorder_lock.Busy:
                         pass  # a `watch` samples; this only adds exit statuses
                     except OSError as exc:
                         self._warn(f"cannot lock {lock.path}: {exc}")

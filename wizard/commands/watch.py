@@ -11,70 +11,12 @@ import os
 import time
 
 from wizard.base import exitcodes, fmt
+from wizard.diagnosis import deathtext
+from wizard.system import recorder_lock
 
 DEFAULT_INTERVAL = 2.0
 MIN_INTERVAL = 0.05
 MAX_FAILURES = 30  # samples in a row that could not be written before giving up
-
-
-class Busy(Exception):
-    """Another recorder holds the lock: ``args[0]`` is its recorder_status()."""
-
-
-class Lock:
-    """An exclusive, non-blocking flock on ``<db>.lock`` naming its holder."""
-
-    def __init__(self, db_path, where="python -m wizard watch"):
-        self.path = db_path + ".lock"
-        self.where = where
-        self.fd = None
-
-    def acquire(self):
-        """Take the lock or raise Busy. The file then says who holds it, and since when.
-        OSError when it cannot be taken (no flock on this system: Windows)."""
-        try:
-            import fcntl
-        except ImportError:
-            raise OSError("this system has no flock (Windows?)") from None
-
-        from wizard.commands import history
-
-        os.makedirs(os.path.dirname(self.path) or ".", mode=0o700, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise Busy(history.recorder_status(self.path[: -len(".lock")])) from None
-        except OSError:
-            os.close(fd)
-            raise
-        start = _start_ticks(os.getpid())
-        text = f"pid={os.getpid()}\nsince={time.time():.3f}\nwhere={self.where}\n"
-        if start is not None:
-            text += f"start={start}\n"
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, text.encode(), 0)
-        self.fd = fd
-        return self
-
-    def release(self):
-        if self.fd is not None:
-            try:
-                os.ftruncate(self.fd, 0)
-            except OSError:
-                pass
-            os.close(self.fd)  # closing drops the flock
-            self.fd = None
-
-
-def _start_ticks(pid):
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
-            stat = f.read(4096)
-        return stat[stat.rfind(")") + 2 :].split()[19]
-    except (OSError, IndexError):
-        return None
 
 
 def busy_message(status, db):
@@ -152,17 +94,17 @@ def main(argv, ctx):
         ctx.stderr.write(f"{prog}: --interval must be at least {MIN_INTERVAL:g} s (see --help)\n")
         return exitcodes.USAGE
 
-    from wizard.commands import history
+    from wizard.system import historydb
 
     db = (
         os.path.abspath(os.path.expanduser(args.db))
         if args.db
-        else history.default_db_path(ctx.environ)
+        else historydb.default_db_path(ctx.environ)
     )
-    lock = Lock(db)
+    lock = recorder_lock.Lock(db)
     try:
         lock.acquire()
-    except Busy as busy:
+    except recorder_lock.Busy as busy:
         ctx.stderr.write(busy_message(busy.args[0], db) + "\n")
         return exitcodes.PROBLEM
     except OSError as exc:
@@ -178,7 +120,6 @@ def record(ctx, args, db, retention, max_bytes, duration):
     import signal
     import sqlite3
 
-    from wizard.commands import history
     from wizard.engines import recorder
 
     say = (lambda text: None) if args.quiet else (lambda text: _say(ctx, text))
@@ -217,7 +158,7 @@ def record(ctx, args, db, retention, max_bytes, duration):
             t0 = time.monotonic()
             try:
                 for d in rec.sample():
-                    say(history.describe(d) + f" [{d['cause']}]")
+                    say(deathtext.describe(d) + f" [{d['cause']}]")
                 failures = 0
             except sqlite3.Error as exc:
                 # e.g. locked by a long reader, or the disk is full: say so once, go on

@@ -149,15 +149,15 @@ def last_crash(facts):
 
 
 def _death_finding(d, facts, hint, commands, anchor):
-    from wizard.commands import history
+    from wizard.diagnosis import deathtext
 
     now = facts.get("now")
     evidence = []
     if d.get("detail"):
         evidence.append(f"how it is known: {d['detail']}")
-    evidence += [history.describe(x, now) for x in (facts.get("deaths") or []) if x is not d][:4]
+    evidence += [deathtext.describe(x, now) for x in (facts.get("deaths") or []) if x is not d][:4]
     return {
-        "message": history.describe(d, now) + ".",
+        "message": deathtext.describe(d, now) + ".",
         "hint": hint,
         "commands": commands,
         "evidence": evidence,

@@ -24,6 +24,7 @@ import time
 from wizard.diagnosis import endings as deaths
 from wizard.engines import evidence
 from wizard.system import cgroup_files, cgroups, kmsg, procfs
+from wizard.system.historydb import SCHEMA, SCHEMA_VERSION
 from wizard.system.jupyter_procs import looks_like_server
 
 RETENTION_SECONDS = 7 * 86400
@@ -35,64 +36,6 @@ PRUNE_EVERY = 600.0  # seconds between retention passes
 SIZE_CHECK_EVERY = 60.0
 SERVER_GRACE = 10.0  # seconds a server may take to drop a kernel it shut down
 UNLIMITED = 1 << 62
-SCHEMA_VERSION = 1
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
-CREATE TABLE IF NOT EXISTS kernels (
-    id INTEGER PRIMARY KEY,
-    pid INTEGER NOT NULL,
-    started REAL,
-    kernel_id TEXT,
-    notebook TEXT,
-    kernel_name TEXT,
-    cgroup TEXT,
-    first_seen REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS kernels_pid ON kernels (pid, started);
-CREATE TABLE IF NOT EXISTS samples (
-    kernel INTEGER NOT NULL,
-    time REAL NOT NULL,
-    rss INTEGER
-);
-CREATE INDEX IF NOT EXISTS samples_kernel ON samples (kernel, time);
-CREATE TABLE IF NOT EXISTS cgroup_samples (
-    time REAL NOT NULL,
-    path TEXT NOT NULL,
-    usage INTEGER,
-    limit_bytes INTEGER,
-    oom_kills INTEGER
-);
-CREATE TABLE IF NOT EXISTS deaths (
-    id INTEGER PRIMARY KEY,
-    time REAL NOT NULL,
-    pid INTEGER NOT NULL,
-    kernel_id TEXT NOT NULL DEFAULT '',
-    notebook TEXT,
-    kernel_name TEXT,
-    cause TEXT NOT NULL,
-    signal TEXT,
-    exit_code INTEGER,
-    returncode INTEGER,
-    status_source TEXT,
-    requested TEXT,
-    oom TEXT,
-    oom_checked INTEGER,
-    log_signal TEXT,
-    rss_bytes INTEGER,
-    limit_bytes INTEGER,
-    usage_bytes INTEGER,
-    cgroup TEXT,
-    started REAL,
-    last_seen REAL,
-    kernel_row INTEGER,
-    detail TEXT,
-    recorded_by TEXT
-);
-CREATE INDEX IF NOT EXISTS deaths_pid ON deaths (pid);
-CREATE INDEX IF NOT EXISTS deaths_time ON deaths (time);
-"""
-
 # Columns of a death that merge as "the first known value wins" / by rank.
 _PLAIN = (
     "notebook",

@@ -47,12 +47,12 @@ def gather(root=None, deep=False, server_timeout=1.0):
         "kernelspecs": []
     }
     _idle_times(facts)
-    from wizard.commands import history
     from wizard.diagnosis.rules import RECENT_DEATH_SECONDS
+    from wizard.system import historydb, recorder_lock
 
-    db = root.path(history.default_db_path())  # inside a fixture tree: its own (none)
-    facts["recorder"] = history.recorder_status(db)
-    facts["deaths"] = history.recent_deaths(db, RECENT_DEATH_SECONDS, errors=errors)
+    db = root.path(historydb.default_db_path())  # inside a fixture tree: its own (none)
+    facts["recorder"] = recorder_lock.recorder_status(db)
+    facts["deaths"] = historydb.recent_deaths(db, RECENT_DEATH_SECONDS, errors=errors)
     for key in ("memory", "kernels", "servers", "kernelspecs"):
         for line in facts[key].get("errors") or []:
             errors.append(f"{key}: {line}")

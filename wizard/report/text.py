@@ -5,6 +5,8 @@ Presentation only: the facts come from the probes, the verdict from the rules.
 
 from wizard.base import fmt
 from wizard.diagnosis import rules
+from wizard.diagnosis.deathtext import describe
+from wizard.report.sparkline import sparkline
 
 MARKS_UNICODE = {"ok": "✓", "problem": "✗", "warning": "!", "info": "•", "error": "?"}
 MARKS_ASCII = {"ok": "+", "problem": "x", "warning": "!", "info": "-", "error": "?"}
@@ -154,24 +156,22 @@ def _lead_death(facts):
 
 def death_lines(p, facts):
     """The memory of the last recorded death as a sparkline, under its check line."""
-    from wizard.commands import history
 
     d = _lead_death(facts)
     if d and len(d.get("samples") or []) > 1:
         samples = d["samples"]
-        spark = history.sparkline(samples, unicode=p.marks is MARKS_UNICODE)
+        spark = sparkline(samples, unicode=p.marks is MARKS_UNICODE)
         yield f"memory before it died: {spark} {fmt.size(samples[-1])}"
 
 
 def summary_deaths(facts):
-    from wizard.commands import history
 
     deaths = facts.get("deaths") or []
     rec = facts.get("recorder") or {}
     if deaths:
         d = _lead_death(facts)
         more = f" ({len(deaths)} in the last day)" if len(deaths) > 1 else ""
-        return history.describe(d, facts.get("now")) + more
+        return describe(d, facts.get("now")) + more
     if rec.get("running"):
         return "none in the last day; the recorder is running"
     return "none recorded; start the recorder before the next crash: python -m wizard watch"
