@@ -16,7 +16,7 @@ import pytest
 
 from wizard.diagnosis import deathtext
 from wizard.diagnosis import endings as deaths
-from wizard.engines import recorder
+from wizard.engines import store as store_mod
 from wizard.report import sparkline
 from wizard.system import historydb, kernlog
 
@@ -51,7 +51,7 @@ def kernel(pid, notebook, started=1000.0, kernel_id=None):
 
 @pytest.fixture
 def store(tmp_path):
-    s = recorder.Store(str(tmp_path / "history.sqlite3"))
+    s = store_mod.Store(str(tmp_path / "history.sqlite3"))
     yield s
     s.close()
 
@@ -220,7 +220,7 @@ def test_retention_drops_old_rows(store):
 
 
 def test_size_cap_drops_the_oldest_samples_and_keeps_deaths(tmp_path):
-    s = recorder.Store(str(tmp_path / "h.sqlite3"), max_bytes=256 << 10)
+    s = store_mod.Store(str(tmp_path / "h.sqlite3"), max_bytes=256 << 10)
     try:
         ks = [kernel(i, f"nb{i}.ipynb", started=float(i)) for i in range(50)]
         t0 = time.time() - 3600

@@ -125,10 +125,11 @@ def test_usage_errors_are_one_line(tmp_path):
 WRITER = """\
 import sys, time
 from wizard.engines import recorder
+from wizard.engines import store as store_mod
 from wizard.system import recorder_lock
 db = sys.argv[1]
 recorder_lock.Lock(db, where="heavy writer").acquire()
-store = recorder.Store(db)
+store = store_mod.Store(db)
 ks = [{"pid": 100000 + i, "started": float(i), "kernel_id": f"k{i}", "notebook": f"nb{i}.ipynb",
        "kernel_name": "python3", "cgroup": "/x", "first_seen": time.time()} for i in range(200)]
 n = 0

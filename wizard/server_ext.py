@@ -184,10 +184,11 @@ class Extension:
 
     def _run(self):
         from wizard.engines import recorder
+        from wizard.engines import store as store_mod
         from wizard.system import recorder_lock
 
         try:
-            store = recorder.Store(self.db_path, name="server")
+            store = store_mod.Store(self.db_path, name="server")
         except Exception as exc:  # sqlite3.Error, OSError: say it once, record nothing
             self._warn(f"cannot open {self.db_path}: {type(exc).__name__}: {exc}")
             return

@@ -121,10 +121,11 @@ def record(ctx, args, db, retention, max_bytes, duration):
     import sqlite3
 
     from wizard.engines import recorder
+    from wizard.engines import store as store_mod
 
     say = (lambda text: None) if args.quiet else (lambda text: _say(ctx, text))
     try:
-        store = recorder.Store(db, retention=retention, max_bytes=max_bytes, name="watch")
+        store = store_mod.Store(db, retention=retention, max_bytes=max_bytes, name="watch")
     except (sqlite3.Error, OSError) as exc:
         ctx.stderr.write(f"wizard watch: cannot open {db}: {exc}\n")
         return exitcodes.PROBLEM
