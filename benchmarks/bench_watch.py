@@ -30,17 +30,8 @@ RSS_TARGET = 25 << 20
 
 
 def watch_command():
-    """``python -m wizard watch``; the module's own entry while the CLI does not list it."""
-    sys.path.insert(0, str(REPO))
-    from wizard.commands import cli
-
-    if "watch" in cli.COMMANDS:
-        return [PY, "-m", "wizard", "watch"]
-    entry = (
-        "import sys; from wizard.commands import watch; from wizard.report import context; "
-        "sys.exit(watch.main(sys.argv[1:], context.Context()))"
-    )
-    return [PY, "-c", entry]
+    """``python -m wizard watch``."""
+    return [PY, "-m", "wizard", "watch"]
 
 
 def proc_figures(pid):

@@ -143,7 +143,7 @@ def test_healthy_system_exits_zero_and_points_to_other_causes(system):
 def test_json_schema_fields(system):
     _, env = system
     _, report = json_report([], env)
-    assert report["schema"] == "kernel-wizard/1"
+    assert report["schema"] == "kernel-wizard/2"
     for key in ("memory", "kernels", "servers", "kernelspecs", "findings", "errors", "summary"):
         assert key in report
     for key in ("limit_bytes", "used_bytes", "oom_kills"):

@@ -18,7 +18,9 @@ from pathlib import Path
 import pytest
 
 from wizard.base import exitcodes
-from wizard.engines import halting
+from wizard.commands.halt import halt_kernels
+from wizard.engines import halt_select, halting
+from wizard.probes.collect import gather_kernels
 from wizard.report.context import Context
 from wizard.system import processes
 
@@ -452,7 +454,7 @@ def test_a_server_error_costs_one_line_and_the_others_go_on(
     found = {}
 
     def both_seen():  # the loner may not have exec'd Python yet
-        found["facts"] = facts = halting.gather()
+        found["facts"] = facts = gather_kernels()
         found["mine"] = [
             k for k in facts["kernels"] if k["kernel_id"] == ids["a.ipynb"] or k["pid"] == loner.pid
         ]
@@ -466,7 +468,7 @@ def test_a_server_error_costs_one_line_and_the_others_go_on(
     server.info_file.write_text(json.dumps(dict(info, token=wrong)))
     out = io.StringIO()
     try:
-        report = halting.halt_kernels(
+        report = halt_kernels(
             mine, facts["servers"], Context(stdout=out, environ={}), grace=1, yes=True
         )
     finally:
@@ -529,7 +531,7 @@ def test_how_targets_are_matched():
     ]
 
     def pids(t):
-        return [k["pid"] for k in halting.resolve(t, ks, srv)]
+        return [k["pid"] for k in halt_select.resolve(t, ks, srv)]
 
     assert pids("101") == [101]
     assert pids("a.ipynb") == [101]
@@ -538,15 +540,15 @@ def test_how_targets_are_matched():
     assert pids("hw/b.ipynb") == [102]
     assert pids("9999a") == [103]
     assert pids("1234abcd-0000") == [101]
-    with pytest.raises(halting.TargetError, match="matches the notebooks of 2 kernels"):
-        halting.resolve("b.ipynb", ks, srv)
+    with pytest.raises(halt_select.TargetError, match="matches the notebooks of 2 kernels"):
+        halt_select.resolve("b.ipynb", ks, srv)
     more = [*ks, kernel(104, "12ffeeee-3333", None)]
-    with pytest.raises(halting.TargetError, match="matches the kernel ids of 2 kernels"):
-        halting.resolve("12ff", more, srv)
-    with pytest.raises(halting.TargetError, match="no running kernel of yours matches"):
-        halting.resolve("12f", more, srv)  # too short to be taken for an id
+    with pytest.raises(halt_select.TargetError, match="matches the kernel ids of 2 kernels"):
+        halt_select.resolve("12ff", more, srv)
+    with pytest.raises(halt_select.TargetError, match="no running kernel of yours matches"):
+        halt_select.resolve("12f", more, srv)  # too short to be taken for an id
     # digits are a pid, never the start of an id: a mistyped pid names nothing
-    with pytest.raises(halting.TargetError, match="no kernel of yours has pid 1234"):
-        halting.resolve("1234", ks, srv)
-    with pytest.raises(halting.TargetError, match="no running kernel of yours matches"):
-        halting.resolve("c.ipynb", ks, srv)
+    with pytest.raises(halt_select.TargetError, match="no kernel of yours has pid 1234"):
+        halt_select.resolve("1234", ks, srv)
+    with pytest.raises(halt_select.TargetError, match="no running kernel of yours matches"):
+        halt_select.resolve("c.ipynb", ks, srv)

@@ -9,8 +9,8 @@ import time
 import pytest
 from test_cli import TTYStringIO
 
+from wizard.base import thresholds
 from wizard.commands import cli
-from wizard.diagnosis import rules
 from wizard.report.context import Context
 
 pytestmark = pytest.mark.server
@@ -31,8 +31,8 @@ def test_walk_through_offers_to_halt_the_idle_kernel(jupyter_server_factory, mon
     time.sleep(2.5)  # the idle kernel's last activity is now over a second ago
 
     # Thresholds scaled down so the test needs no quarter of an hour.
-    monkeypatch.setattr(rules, "IDLE_SECONDS", 1)
-    monkeypatch.setattr(rules, "IDLE_MIN_BYTES", 50 * 2**20)
+    monkeypatch.setattr(thresholds, "IDLE_SECONDS", 1)
+    monkeypatch.setattr(thresholds, "IDLE_MIN_BYTES", 50 * 2**20)
     for k in list(os.environ):
         if k.startswith(("JUPYTER", "WIZARD")):
             monkeypatch.delenv(k, raising=False)

@@ -41,7 +41,7 @@ def test_without_proc_memory_and_processes_come_from_psutil(monkeypatch):
     assert mem["limit_source"] == "host"
     assert mem["cgroup"] is None
     assert mem["limit_bytes"] == psutil.virtual_memory().total
-    assert not any("check failed" in e for e in report["errors"]), report["errors"]
+    assert not any("check failed" in e["message"] for e in report["errors"]), report["errors"]
 
 
 def test_without_proc_and_without_psutil_one_line_says_how_to_install(monkeypatch):
@@ -49,7 +49,7 @@ def test_without_proc_and_without_psutil_one_line_says_how_to_install(monkeypatc
     monkeypatch.setitem(sys.modules, "psutil", None)  # import psutil -> ImportError
     code, report = run_json(monkeypatch)
     assert code in (0, 1)
-    hints = [e for e in report["errors"] if "psutil" in e]
+    hints = [e["message"] for e in report["errors"] if "psutil" in e["message"]]
     assert hints and all("pip install psutil" in e for e in hints), report["errors"]
     assert report["memory"]["limit_bytes"] is None
 

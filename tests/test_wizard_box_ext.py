@@ -84,22 +84,22 @@ def test_every_page_gets_the_box_whatever_the_theme(app, theme):
 
 @_sphinx("alabaster", srcdir="wizard-box-pyz")
 def test_wizard_pyz_is_written_and_runs(app, tmp_path):
-    cache = Path(app.srcdir) / "boxdata" / "__pycache__"
+    cache = Path(app.srcdir) / "boxdata" / "commands" / "__pycache__"
     cache.mkdir(exist_ok=True)
     (cache / "cli.cpython-311.pyc").write_bytes(b"not shipped")
-    (Path(app.srcdir) / "boxdata" / ".cli.py.swp").write_bytes(b"not shipped")
+    (Path(app.srcdir) / "boxdata" / "commands" / ".cli.py.swp").write_bytes(b"not shipped")
     app.build()
     pyz = Path(app.outdir) / "wizard.pyz"
     assert pyz.read_bytes().startswith(b"#!/usr/bin/env python3\n")
     with zipfile.ZipFile(pyz) as zf:
         names = zf.namelist()
         assert zf.read("__main__.py").decode().splitlines()[1:] == [
-            "import boxdata.cli",
-            "boxdata.cli.main()",
+            "import boxdata.commands.cli",
+            "boxdata.commands.cli.main()",
         ]
         assert {zi.date_time for zi in zf.infolist()} == {wizard_site.ZIP_EPOCH}
     assert names == sorted(names[:1]) + sorted(names[1:])
-    assert "boxdata/cli.py" in names
+    assert "boxdata/commands/cli.py" in names
     assert not [n for n in names if "__pycache__" in n or n.endswith((".pyc", ".swp"))]
 
     def run(*args):
@@ -120,15 +120,19 @@ def test_build_pyz_is_deterministic(tmp_path, rootdir):
     import shutil
 
     shutil.copytree(rootdir / "test-wizard-box" / "boxdata", pkg)
-    first = wizard_site.build_pyz(pkg, tmp_path / "a.pyz", "boxdata.cli:main").read_bytes()
+    first = wizard_site.build_pyz(pkg, tmp_path / "a.pyz", "boxdata.commands.cli:main").read_bytes()
     for path in pkg.iterdir():
         path.touch()
     (pkg / "__pycache__").mkdir(exist_ok=True)
     (pkg / "__pycache__" / "cli.cpython-311.pyc").write_bytes(b"junk")
-    second = wizard_site.build_pyz(pkg, tmp_path / "b.pyz", "boxdata.cli:main").read_bytes()
+    second = wizard_site.build_pyz(
+        pkg, tmp_path / "b.pyz", "boxdata.commands.cli:main"
+    ).read_bytes()
     assert first == second
-    (pkg / "cli.py").write_text((pkg / "cli.py").read_text() + "\n# changed\n")
-    third = wizard_site.build_pyz(pkg, tmp_path / "c.pyz", "boxdata.cli:main").read_bytes()
+    (pkg / "commands" / "cli.py").write_text(
+        (pkg / "commands" / "cli.py").read_text() + "\n# changed\n"
+    )
+    third = wizard_site.build_pyz(pkg, tmp_path / "c.pyz", "boxdata.commands.cli:main").read_bytes()
     assert third != first
 
 
@@ -170,14 +174,17 @@ def test_tables_render_anchored_rows_and_labels(app):
 
 @_sphinx("alabaster", srcdir="wizard-box-labels")
 def test_a_missing_or_misplaced_label_is_a_warning(app, monkeypatch):
-    import boxdata.docs_map
+    import boxdata.diagnosis.docs_map
 
-    monkeypatch.setitem(boxdata.docs_map.LABELS, "box-nowhere", ("index", "Nowhere"))
-    monkeypatch.setitem(boxdata.docs_map.LABELS, "box-memory", ("wizard", "Memory"))
+    monkeypatch.setitem(boxdata.diagnosis.docs_map.LABELS, "box-nowhere", ("index", "Nowhere"))
+    monkeypatch.setitem(boxdata.diagnosis.docs_map.LABELS, "box-memory", ("wizard", "Memory"))
     app.build()
     warnings = app.warning.getvalue()
-    assert "label 'box-nowhere' (wizard/docs_map.py) is not defined" in warnings
-    assert "label 'box-memory' is on page 'index', but wizard/docs_map.py says 'wizard'" in warnings
+    assert "label 'box-nowhere' (wizard/diagnosis/docs_map.py) is not defined" in warnings
+    assert (
+        "label 'box-memory' is on page 'index', but wizard/diagnosis/docs_map.py says 'wizard'"
+        in warnings
+    )
     assert len(warnings.strip().splitlines()) == 2
 
 
@@ -194,8 +201,8 @@ def test_label_problems():
     labels = {"a": ("one", "A"), "b": ("two", "B"), "c": ("one", "C"), "d_x": ("one", "D")}
     std = {"a": ("one", "a", "A"), "b": ("one", "b", "B"), "d_x": ("one", "d-x", "D")}
     assert wizard_site.label_problems(labels, std) == [
-        "label 'b' is on page 'one', but wizard/docs_map.py says 'two'",
-        "label 'c' (wizard/docs_map.py) is not defined; it belongs on page 'one'",
+        "label 'b' is on page 'one', but wizard/diagnosis/docs_map.py says 'two'",
+        "label 'c' (wizard/diagnosis/docs_map.py) is not defined; it belongs on page 'one'",
         "label 'd_x' on page 'one' has the anchor 'd-x'; the wizard links to #d_x "
         "(use lower case and hyphens)",
     ]

@@ -231,6 +231,19 @@ class _TableDirective(SphinxDirective):
     has_content = False
     module = ""
 
+    def command_module(self, command):
+        """The module of a wizard command ("" is the main report), from the registry."""
+        commands = self.load("COMMANDS")
+        if command and command not in commands:
+            raise self.error(f"{self.name}: no command {command!r} in the registry")
+        modname = commands[command][0] if command else self.load("MAIN")
+        try:
+            mod = importlib.import_module(modname)
+        except ImportError as exc:
+            raise self.error(f"{self.name}: cannot import {modname}: {exc}") from exc
+        self.env.note_dependency(mod.__file__)
+        return mod
+
     def load(self, name):
         modname = f"{self.config.wizard_site_package}.{self.module}"
         try:
@@ -361,14 +374,22 @@ class ChecksDirective(_TableDirective):
 
 
 class ExitCodesDirective(_TableDirective):
-    """``.. wizard-exit-codes::``: the wizard's exit codes (``exitcodes.ALL``)."""
+    """``.. wizard-exit-codes:: [COMMAND]``: a command's exit codes (its ``EXIT_CODES``).
 
-    module = "base.exitcodes"
+    Without an argument, the main report's; rows get ids ``wizard-exit-CODE`` (for a
+    sub-command ``wizard-COMMAND-exit-CODE``).
+    """
+
+    module = "commands.registry"
+    optional_arguments = 1
 
     def run(self):
+        command = self.arguments[0] if self.arguments else ""
+        mod = self.command_module(command)
+        prefix = f"wizard-{command}-exit" if command else "wizard-exit"
         rows = [
-            (f"wizard-exit-{code}", [_para(nodes.literal(str(code), str(code))), _text(meaning)])
-            for code, meaning in sorted(self.load("ALL").items())
+            (f"{prefix}-{code}", [_para(nodes.literal(str(code), str(code))), _text(meaning)])
+            for code, meaning in sorted(mod.EXIT_CODES.items())
         ]
         return [self.table(["Exit code", "Meaning"], rows, "exit-codes")]
 
@@ -376,24 +397,16 @@ class ExitCodesDirective(_TableDirective):
 class OptionsDirective(_TableDirective):
     """``.. wizard-options:: [COMMAND]``: a command's options, read from its own parser.
 
-    Without an argument, the main command (``cli.build_parser``); with one, the
-    sub-command's module named in ``cli.COMMANDS`` (its ``build_parser``).
+    Without an argument, the main report's parser; with one, the
+    module the registry names for that sub-command (its ``build_parser``).
     """
 
-    module = "commands.cli"
+    module = "commands.registry"
     optional_arguments = 1
 
     def run(self):
-        command = self.arguments[0] if self.arguments else None
-        if command is None:
-            build = self.load("build_parser")
-        else:
-            commands = self.load("COMMANDS")
-            if command not in commands:
-                raise self.error(f"{self.name}: no command {command!r} in cli.COMMANDS")
-            mod = importlib.import_module(commands[command][0])
-            self.env.note_dependency(mod.__file__)
-            build = mod.build_parser
+        command = self.arguments[0] if self.arguments else ""
+        build = self.command_module(command).build_parser
         try:
             parser = build()
         except Exception as exc:  # a broken parser is a build error, said on one line
@@ -432,11 +445,11 @@ def label_problems(labels, std_labels):
         docname, node_id, _section = std_labels.get(label, ("", "", ""))
         if not docname:
             problems.append(
-                f"label {label!r} (wizard/docs_map.py) is not defined; it belongs on page {page!r}"
+                f"label {label!r} (wizard/diagnosis/docs_map.py) is not defined; it belongs on page {page!r}"
             )
         elif docname != page:
             problems.append(
-                f"label {label!r} is on page {docname!r}, but wizard/docs_map.py says {page!r}"
+                f"label {label!r} is on page {docname!r}, but wizard/diagnosis/docs_map.py says {page!r}"
             )
         elif node_id != label:
             problems.append(

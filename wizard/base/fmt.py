@@ -61,3 +61,13 @@ def parse_size(text):
     if n <= 0:
         raise ValueError(text)
     return n
+
+
+def parse_iso(stamp):
+    """Epoch seconds of an ISO 8601 time such as 2026-11-23T18:44:21.123456Z; None if unreadable."""
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None

@@ -6,10 +6,20 @@ owns it, and says how much memory came back. See ``wizard.engines.halting``.
 """
 
 from wizard.base import exitcodes, fmt
-from wizard.engines import halting
+from wizard.base.invocation import command
+from wizard.commands.base import UsageError, new_parser, parse, say
+from wizard.engines import halt_select, halting
+from wizard.report import halt_text
 
-PROG = "python -m wizard halt"
+NAME = "halt"
 SCHEMA = "kernel-wizard-halt/1"
+EXIT_CODES = {
+    exitcodes.OK: "done: every kernel listed was halted, or there was nothing to halt",
+    exitcodes.PROBLEM: "a kernel could not be halted, or nothing was halted because it was not "
+    "confirmed (no terminal and no --yes, or the answer was no)",
+    exitcodes.USAGE: "usage error: a target that names no kernel or several, a bad option",
+    exitcodes.INTERRUPTED: "interrupted (Ctrl-C)",
+}
 
 DESCRIPTION = """\
 Shut kernels down to free memory. A kernel that a running Jupyter server owns is
@@ -23,18 +33,16 @@ unique start of one, 4 characters or more) or a kernel's PID. It first lists wha
 asks on a terminal; without a terminal it halts nothing unless --yes is given
 (--json never asks)."""
 
-EPILOG = """\
-examples:
-  python -m wizard halt analysis.ipynb
-  python -m wizard halt --idle 30m --yes
-  python -m wizard halt --all-except thesis.ipynb --dry-run
 
-exit codes:
-  0   done: every kernel listed was halted, or there was nothing to halt
-  1   a kernel could not be halted, or nothing was halted because it was not
-      confirmed (no terminal and no --yes, or the answer was no)
-  2   usage error: a target that names no kernel or several, a bad option
-  130 interrupted (Ctrl-C)"""
+def _epilog():
+    return "examples:\n" + "\n".join(
+        "  " + command("halt", *args)
+        for args in (
+            ("analysis.ipynb",),
+            ("--idle", "30m", "--yes"),
+            ("--all-except", "thesis.ipynb", "--dry-run"),
+        )
+    )
 
 
 def _duration(text):
@@ -49,16 +57,7 @@ def _duration(text):
 
 
 def build_parser():
-    import argparse
-
-    from wizard.commands.cli import new_parser
-
-    parser = new_parser(
-        prog=PROG,
-        description=DESCRIPTION,
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = new_parser(NAME, DESCRIPTION, EXIT_CODES, _epilog())
     parser.add_argument(
         "targets", nargs="*", metavar="TARGET", help="a notebook, a kernel id or a PID"
     )
@@ -92,37 +91,37 @@ def build_parser():
 
 
 def main(argv, ctx):
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # --help exits 0; errors were printed in one line
-        return exitcodes.USAGE if exc.code else exitcodes.OK
-    if not (args.targets or args.idle is not None or args.all_except):
-        _error(ctx, "name what to halt: a notebook, a kernel id or a PID, or --idle / --all-except")
-        return exitcodes.USAGE
+    from wizard.base.failure import line
+    from wizard.probes.collect import gather_kernels
 
-    facts = halting.gather()
+    args, code = parse(build_parser(), argv)
+    if args is None:
+        return code
+    if not (args.targets or args.idle is not None or args.all_except):
+        raise UsageError(
+            "name what to halt: a notebook, a kernel id or a PID, or --idle / --all-except"
+        )
+
+    facts = gather_kernels(uid=halt_select.my_uid())
     try:
-        picked = halting.select(
+        picked = halt_select.select(
             facts["kernels"],
             facts["servers"],
             targets=args.targets,
             idle=args.idle,
             all_except=args.all_except,
-            now=facts["now"],
         )
-    except halting.TargetError as e:
-        for line in facts["errors"]:
-            _error(ctx, f"note: {line}")
-        _error(ctx, str(e))
-        return exitcodes.USAGE
+    except halt_select.TargetError as e:
+        for err in facts["errors"]:
+            say(ctx, NAME, f"note: {line(err)}")
+        raise UsageError(str(e)) from None
 
     if args.json:
         return _json(ctx, args, facts, picked)
 
     reasons = {k["pid"]: reason for k, reason in picked["chosen"]}
     kernels = [k for k, _ in picked["chosen"]]
-    report = halting.halt_kernels(
+    report = halt_kernels(
         kernels,
         facts["servers"],
         ctx,
@@ -179,7 +178,81 @@ def _json(ctx, args, facts, picked):
     ctx.stdout.flush()
     return code
 
-
-def _error(ctx, text):
-    ctx.stderr.write(f"{PROG}: {text}\n")
     ctx.stderr.flush()
+
+
+NO_TERMINAL = (
+    "Nothing was halted: there is no terminal to confirm on. Add --yes to halt these "
+    "kernels (--dry-run only lists them)."
+)
+
+
+def halt_kernels(
+    kernels,
+    servers,
+    ctx,
+    grace=halting.GRACE,
+    yes=False,
+    dry_run=False,
+    ask=None,
+    reasons=None,
+    skipped=(),
+    errors=(),
+):
+    """List ``kernels``, ask, halt them, say what was freed. For the terminal.
+
+    ``kernels``: kernel dicts as the kernels probe gives them, merged with
+    ``servers`` (the servers probe result) by ``servers.merge``. ``ask(question) ->
+    bool`` confirms (default: y/N on ``ctx.stdin`` when it is a terminal; without a
+    terminal and without ``yes`` nothing is halted). ``reasons``: optional
+    ``{pid: reason}``; ``skipped`` (as ``select`` gives) and ``errors`` (lines) are
+    shown under the list. Returns ``{"entries", "results", "confirmed", "freed_bytes",
+    "exit_code"}``; exit_code 0 when all were halted (or there was nothing to halt),
+    1 when something was not (including "not confirmed").
+    """
+    from wizard.report.printer import Printer
+    from wizard.report.prompts import ask_terminal
+
+    p = Printer(ctx)
+    reasons = reasons or {}
+    entries = halting.plan([(k, reasons.get(k.get("pid"), "named")) for k in kernels], servers)
+    report = {"entries": entries, "results": [], "confirmed": None, "freed_bytes": 0}
+    if not entries:
+        halt_text.write_skipped(p, skipped, errors)
+        p.line("Nothing to halt.")
+        report["exit_code"] = exitcodes.OK
+        return report
+    halt_text.write_plan(p, entries, "Would halt" if dry_run else "Will halt")
+    halt_text.write_skipped(p, skipped, errors)
+    if dry_run:
+        report["exit_code"] = exitcodes.OK
+        return report
+    if not any(not e["problem"] for e in entries):
+        p.line()
+        results = halting.halt(entries, servers, grace)
+        halt_text.write_results(p, results)
+        report.update(results=results, exit_code=exitcodes.PROBLEM)
+        return report
+    if not yes:
+        if ask is None and ctx.stdin_isatty:
+            ask = ask_terminal(ctx)
+        if ask is None:
+            p.line(NO_TERMINAL)
+            report.update(confirmed=False, exit_code=exitcodes.PROBLEM)
+            return report
+        n = sum(1 for e in entries if not e["problem"])
+        if not ask(f"Halt {'this kernel' if n == 1 else f'these {n} kernels'}?"):
+            p.line("Nothing was halted.")
+            report.update(confirmed=False, exit_code=exitcodes.PROBLEM)
+            return report
+    report["confirmed"] = True
+    p.line()
+    ctx.stdout.flush()
+    results = halting.halt(entries, servers, grace)
+    halt_text.write_results(p, results)
+    report.update(
+        results=results,
+        freed_bytes=sum(r["freed_bytes"] or 0 for r in results if r["halted"]),
+        exit_code=exitcodes.OK if all(r["halted"] for r in results) else exitcodes.PROBLEM,
+    )
+    return report

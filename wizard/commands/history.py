@@ -4,21 +4,30 @@ import os
 import time
 
 from wizard.base import exitcodes, fmt
+from wizard.base.invocation import command
+from wizard.commands.base import UsageError, new_parser, parse
 from wizard.diagnosis.deathtext import describe, short_path
+from wizard.report.printer import Printer
 from wizard.report.sparkline import sparkline
 from wizard.system import historydb
 from wizard.system.recorder_lock import recorder_status
 
+NAME = "history"
 SCHEMA = "kernel-wizard-history/1"  # of --json; bump when a field changes meaning
+EXIT_CODES = {
+    exitcodes.OK: "the history was read (or there is none yet)",
+    exitcodes.PROBLEM: "the database exists but cannot be read",
+    exitcodes.USAGE: "usage error (a bad --since)",
+    exitcodes.INTERRUPTED: "interrupted (Ctrl-C)",
+}
 
 
 def build_parser():
-    from wizard.commands.cli import new_parser
-
     p = new_parser(
-        prog="python -m wizard history",
-        description="List the kernel deaths the recorder (python -m wizard watch) saw, with "
-        "their cause, and each notebook's memory over time.",
+        NAME,
+        f"List the kernel deaths the recorder ({command('watch')}) saw, with their cause, and "
+        "each notebook's memory over time.",
+        EXIT_CODES,
     )
     p.add_argument(
         "--since",
@@ -35,19 +44,13 @@ def build_parser():
 
 
 def main(argv, ctx):
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:
-        return exitcodes.USAGE if exc.code else exitcodes.OK
+    args, code = parse(build_parser(), argv)
+    if args is None:
+        return code
     try:
         since = fmt.parse_duration(args.since)
     except ValueError:
-        ctx.stderr.write(
-            f"python -m wizard history: --since {args.since!r} is not a duration "
-            "(e.g. 30m, 12h, 7d)\n"
-        )
-        return exitcodes.USAGE
+        raise UsageError(f"--since {args.since!r} is not a duration (e.g. 30m, 12h, 7d)") from None
     db = (
         os.path.abspath(os.path.expanduser(args.db))
         if args.db
@@ -93,15 +96,13 @@ def main(argv, ctx):
 
 
 def write_text(ctx, report, since_text):
-    from wizard.report.text import Printer
-
     p = Printer(ctx)
     status = report["recorder"]
     if status["running"]:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(status["since"]))
         p.line(f"Recorder: running (pid {status['pid']}, since {when}).")
     else:
-        p.line("Recorder: not running. Start it before the next crash: python -m wizard watch")
+        p.line(f"Recorder: not running. Start it before the next crash: {command('watch')}")
     if report.get("error"):
         p.line(f"{p.mark('error')} {report['error']}")
         return

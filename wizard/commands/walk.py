@@ -8,35 +8,16 @@
 """
 
 from wizard.base import exitcodes
+from wizard.commands.base import findings_exit_code
 from wizard.diagnosis import banner as banner_mod
 from wizard.diagnosis import docs_map, rules
+from wizard.diagnosis import idle as idle_rule
+from wizard.diagnosis.checks import OOM_CHECKS
 from wizard.report import text as render_text
+from wizard.report.printer import Printer
+from wizard.report.prompts import Asker
 
 STEPS = 4
-
-
-class Asker:
-    """Reads answers from the context's stdin; end of input means 'use the default'."""
-
-    def __init__(self, ctx, printer):
-        self.ctx = ctx
-        self.p = printer
-
-    def ask(self, prompt):
-        self.ctx.stdout.write(prompt)
-        self.ctx.stdout.flush()
-        line = self.ctx.stdin.readline()
-        if not line:
-            self.p.line()
-            return ""
-        return line.strip()
-
-    def yes(self, prompt, default=False):
-        suffix = " [Y/n] " if default else " [y/N] "
-        answer = self.ask(prompt + suffix).lower()
-        if not answer:
-            return default
-        return answer in ("y", "yes")
 
 
 def step(p, n, title, label, base):
@@ -70,7 +51,7 @@ def session(ctx, args, answers, base):
     from wizard import __version__
     from wizard.probes.collect import gather
 
-    p = render_text.Printer(ctx)
+    p = Printer(ctx)
     asker = Asker(ctx, p)
     p.line(p.bold(f"Kernel wizard {__version__}: why did the kernel die?"))
     p.line("  Answer a few questions; Enter keeps the default. Ctrl-C stops at any time.")
@@ -103,15 +84,23 @@ def session(ctx, args, answers, base):
     render_text.write_checks(
         p, facts, findings, args.verbose, only={"deaths", "memory", "oom", "kernels"}
     )
+    # One ranking: the verdict the report leads with leads here too.
+    lead = next((f for f in findings if f["severity"] != "info"), None)
     memory = [f for f in findings if f["cause"] == "memory"]
-    if memory:
+    if memory and lead is not None and lead["cause"] == "memory":
         p.line()
-        p.line("  Yes, memory is the likely cause:")
+        oom = any(f["check"] in OOM_CHECKS and f["cause"] == "memory" for f in memory)
+        p.line("  Yes, memory is the likely cause:" if oom else "  Memory is where to look first:")
         render_text.write_findings(p, memory, args.verbose)
         shown.update(f["id"] for f in memory)
         offer_halt(p, asker, ctx, facts)
         if not asker.yes("  Look for other causes too?"):
             return finish(p, facts, findings, shown, args.verbose)
+    elif memory and lead is not None:
+        p.line()
+        p.line(
+            f"  Memory shows signs too (below), but the evidence points first to: {lead['message']}"
+        )
     else:
         p.line("  No sign of memory trouble.")
 
@@ -143,18 +132,10 @@ def offer_run(p, asker, ctx, base):
 
 def offer_halt(p, asker, ctx, facts):
     """Memory is the cause: offer to shut down the kernels that sit idle holding it."""
-    from wizard.engines import halting
+    from wizard.commands.halt import halt_kernels
 
     kernels = (facts.get("kernels") or {}).get("kernels") or []
-    if not kernels:
-        return None
-    try:
-        picked = halting.select(
-            kernels, facts.get("servers"), idle=rules.IDLE_SECONDS, now=facts.get("now")
-        )["chosen"]
-    except halting.TargetError:
-        return None
-    idle = [k for k, _ in picked if (k.get("rss_bytes") or 0) >= rules.IDLE_MIN_BYTES]
+    idle = idle_rule.worth_halting(kernels)
     if not idle:
         p.line("  No kernel has been idle long enough to shut down safely; see the commands above.")
         return None
@@ -162,12 +143,10 @@ def offer_halt(p, asker, ctx, facts):
     p.line(f"  {len(idle)} kernel(s) have been idle for a while and hold memory.")
     if not asker.yes("  Shut them down now (you will be asked to confirm the list)?"):
         return None
-    return halting.halt_kernels(idle, facts.get("servers"), ctx, ask=asker.yes)
+    return halt_kernels(idle, facts.get("servers"), ctx, ask=asker.yes)
 
 
 def finish(p, facts, findings, shown, verbose):
-    from wizard.commands.cli import exit_code
-
     left = [f for f in findings if f["id"] not in shown]
     if left:
         p.line()
@@ -176,4 +155,4 @@ def finish(p, facts, findings, shown, verbose):
     render_text.write_errors(p, facts)
     p.line()
     p.line(render_text.closing_line(findings, facts.get("errors") or ()))
-    return exit_code(findings)
+    return findings_exit_code(findings)

@@ -11,9 +11,18 @@ import os
 import time
 
 from wizard.base import exitcodes, fmt
-from wizard.diagnosis import deathtext
+from wizard.base.invocation import command
+from wizard.commands.base import UsageError, new_parser, parse, prog_of, say
+from wizard.diagnosis import deathtext, endings
 from wizard.system import recorder_lock
 
+NAME = "watch"
+EXIT_CODES = {
+    exitcodes.OK: "stopped as asked (Ctrl-C, SIGTERM, --once or --duration)",
+    exitcodes.PROBLEM: "another recorder holds the database, or it cannot be written",
+    exitcodes.USAGE: "usage error (a bad interval, duration or size)",
+    exitcodes.INTERRUPTED: "interrupted (Ctrl-C) before the first sample",
+}
 DEFAULT_INTERVAL = 2.0
 MIN_INTERVAL = 0.05
 MAX_FAILURES = 30  # samples in a row that could not be written before giving up
@@ -27,18 +36,17 @@ def busy_message(status, db):
             who += f", {status['where']}"
     else:
         who = "its pid is not known yet"
-    return f"wizard watch: a recorder is already running ({who}); it writes to {db}"
+    return f"a recorder is already running ({who}); it writes to {db}"
 
 
 def build_parser():
-    from wizard.commands.cli import new_parser
-
     p = new_parser(
-        prog="python -m wizard watch",
-        description="Record the kernels, their memory and their cgroup's limit and OOM kills "
-        "every few seconds, and how each kernel died: oom-kill, shutdown, signal, exit or "
-        "unknown. Leave it running; `python -m wizard history` shows what it saw. Inside a "
-        "Jupyter server, the extension wizard.server_ext records exact exit statuses too.",
+        NAME,
+        "Record the kernels, their memory and their cgroup's limit and OOM kills every few "
+        f"seconds, and how each kernel died: {', '.join(endings.CAUSES)}. Leave it running; "
+        f"`{command('history')}` shows what it saw. Inside a Jupyter server, the extension "
+        "wizard.server_ext records exact exit statuses too.",
+        EXIT_CODES,
     )
     p.add_argument(
         "--interval",
@@ -77,24 +85,19 @@ class _Stop(Exception):
 
 
 def main(argv, ctx):
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:
-        return exitcodes.USAGE if exc.code else exitcodes.OK
-    prog = "python -m wizard watch"
+    from wizard.system import historydb
+
+    args, code = parse(build_parser(), argv)
+    if args is None:
+        return code
     try:
         retention = fmt.parse_duration(args.retention)
         max_bytes = fmt.parse_size(args.max_size)
         duration = fmt.parse_duration(args.duration) if args.duration else None
     except ValueError as exc:
-        ctx.stderr.write(f"{prog}: not a duration or size: {exc} (see --help)\n")
-        return exitcodes.USAGE
+        raise UsageError(f"not a duration or size: {exc} (see --help)") from None
     if not args.interval >= MIN_INTERVAL:
-        ctx.stderr.write(f"{prog}: --interval must be at least {MIN_INTERVAL:g} s (see --help)\n")
-        return exitcodes.USAGE
-
-    from wizard.system import historydb
+        raise UsageError(f"--interval must be at least {MIN_INTERVAL:g} s (see --help)")
 
     db = (
         os.path.abspath(os.path.expanduser(args.db))
@@ -105,10 +108,10 @@ def main(argv, ctx):
     try:
         lock.acquire()
     except recorder_lock.Busy as busy:
-        ctx.stderr.write(busy_message(busy.args[0], db) + "\n")
+        say(ctx, NAME, busy_message(busy.args[0], db))
         return exitcodes.PROBLEM
     except OSError as exc:
-        ctx.stderr.write(f"wizard watch: cannot create {lock.path}: {exc.strerror or exc}\n")
+        say(ctx, NAME, f"cannot create {lock.path}: {exc.strerror or exc}")
         return exitcodes.PROBLEM
     try:
         return record(ctx, args, db, retention, max_bytes, duration)
@@ -123,11 +126,11 @@ def record(ctx, args, db, retention, max_bytes, duration):
     from wizard.engines import recorder
     from wizard.engines import store as store_mod
 
-    say = (lambda text: None) if args.quiet else (lambda text: _say(ctx, text))
+    tell = (lambda text: None) if args.quiet else (lambda text: _say(ctx, text))
     try:
         store = store_mod.Store(db, retention=retention, max_bytes=max_bytes, name="watch")
     except (sqlite3.Error, OSError) as exc:
-        ctx.stderr.write(f"wizard watch: cannot open {db}: {exc}\n")
+        say(ctx, NAME, f"cannot open {db}: {exc}")
         return exitcodes.PROBLEM
     rec = recorder.Recorder(store, name="watch")
     state = {"sleeping": False, "stop": False}
@@ -144,12 +147,12 @@ def record(ctx, args, db, retention, max_bytes, duration):
         except (ValueError, OSError):  # not the main thread
             pass
     if not args.once:
-        say(
+        tell(
             f"Recording kernels every {args.interval:g} s into {db}. Stop with Ctrl-C; "
-            "see what it saw with: python -m wizard history"
+            f"see what it saw with: {command('history')}"
         )
         if not rec.klog.ok:
-            say(f"  (no kernel log: {rec.klog.reason}; OOM kills are told by cgroup counters)")
+            tell(f"  (no kernel log: {rec.klog.reason}; OOM kills are told by cgroup counters)")
     end = time.monotonic() + duration if duration is not None else None
     errors_said = set()
     code = exitcodes.OK
@@ -159,19 +162,19 @@ def record(ctx, args, db, retention, max_bytes, duration):
             t0 = time.monotonic()
             try:
                 for d in rec.sample():
-                    say(deathtext.describe(d) + f" [{d['cause']}]")
+                    tell(deathtext.describe(d) + f" [{d['cause']}]")
                 failures = 0
             except sqlite3.Error as exc:
                 # e.g. locked by a long reader, or the disk is full: say so once, go on
                 failures += 1
-                text = f"wizard watch: cannot write {db}: {exc}"
+                text = f"{prog_of(NAME)}: cannot write {db}: {exc}"
                 if text not in errors_said:
                     errors_said.add(text)
                     _say(ctx, text, stream=ctx.stderr)
                 if failures >= MAX_FAILURES or args.once:
                     _say(
                         ctx,
-                        f"wizard watch: giving up after {failures} failed sample(s)",
+                        f"{prog_of(NAME)}: giving up after {failures} failed sample(s)",
                         stream=ctx.stderr,
                     )
                     code = exitcodes.PROBLEM
@@ -179,7 +182,7 @@ def record(ctx, args, db, retention, max_bytes, duration):
             for e in rec.errors:
                 if e not in errors_said:
                     errors_said.add(e)
-                    _say(ctx, f"wizard watch: {e}", stream=ctx.stderr)
+                    say(ctx, NAME, str(e))
             if args.once or (end is not None and time.monotonic() >= end):
                 break
             pause = args.interval - (time.monotonic() - t0)
@@ -199,7 +202,7 @@ def record(ctx, args, db, retention, max_bytes, duration):
         rec.klog.close()
         store.close()
     if not args.once:
-        say(f"Stopped after {rec.samples_taken} sample(s).")
+        tell(f"Stopped after {rec.samples_taken} sample(s).")
     return code
 
 

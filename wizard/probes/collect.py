@@ -1,81 +1,105 @@
 """Run the probes and gather their data: the facts the rules read.
 
 A probe that fails in a way it did not foresee costs its own check only: the
-failure becomes one line in ``errors`` and the other probes still run.
+failure becomes one entry in ``errors`` (``{"check", "message"}``) and the other
+probes still run.
 """
 
 import time
 
+from wizard.base import thresholds
+from wizard.base.failure import error, where
+from wizard.base.fmt import parse_iso
 
-def _guard(name, errors, fn, *args, **kwargs):
+
+def guard(check, errors, fn, *args, **kwargs):
+    """``fn(*args, **kwargs)``, or None with a failure of ``check`` added to ``errors``."""
     try:
         return fn(*args, **kwargs)
     except (KeyboardInterrupt, SystemExit):
         raise
     except Exception as exc:  # a probe bug must not hide the other checks
-        errors.append(f"{name} check failed: {type(exc).__name__} ({_where(exc)})")
+        errors.append(error(check, f"check failed: {type(exc).__name__} ({where(exc)})"))
         return None
 
 
-def _where(exc):
-    # The place, not the message: messages can carry paths or values we do not vet.
-    tb = exc.__traceback__
-    while tb is not None and tb.tb_next is not None:
-        tb = tb.tb_next
-    if tb is None:
-        return "unknown place"
-    code = tb.tb_frame.f_code
-    return f"{code.co_filename.rsplit('/', 1)[-1]}:{tb.tb_lineno}"
+def _probe_errors(errors, check, result):
+    for text in (result or {}).get("errors") or []:
+        errors.append(error(check, text))
 
 
 def gather(root=None, deep=False, server_timeout=1.0):
-    """Return the facts dict: memory, kernels, servers, kernelspecs, errors, now."""
-    from wizard.probes import kernels, kernelspecs, memory, servers
+    """Return the facts dict: memory, kernels, servers, kernelspecs, deaths, errors, now."""
+    from wizard.probes import kernelspecs, memory
+    from wizard.system import historydb, recorder_lock
     from wizard.system.sysroot import SysRoot
 
     root = root or SysRoot()
     errors = []
     facts = {"now": time.time(), "errors": errors}
-    facts["memory"] = _guard("memory", errors, memory.probe, root) or {}
-    facts["kernels"] = _guard("kernels", errors, kernels.probe, root) or {"kernels": []}
-    facts["servers"] = _guard(
-        "servers", errors, servers.probe, root, timeout_total=server_timeout
-    ) or {"servers": []}
-    if facts["kernels"].get("kernels") and facts["servers"].get("servers"):
-        _guard("servers", errors, servers.merge, facts["kernels"], facts["servers"])
-    facts["kernelspecs"] = _guard("kernelspecs", errors, kernelspecs.probe, root, deep=deep) or {
+    facts["memory"] = guard("memory", errors, memory.probe, root) or {}
+    kernels_and_servers(root, facts, server_timeout)
+    facts["kernelspecs"] = guard("kernelspecs", errors, kernelspecs.probe, root, deep=deep) or {
         "kernelspecs": []
     }
-    _idle_times(facts)
-    from wizard.diagnosis.rules import RECENT_DEATH_SECONDS
-    from wizard.system import historydb, recorder_lock
-
     db = root.path(historydb.default_db_path())  # inside a fixture tree: its own (none)
     facts["recorder"] = recorder_lock.recorder_status(db)
-    facts["deaths"] = historydb.recent_deaths(db, RECENT_DEATH_SECONDS, errors=errors)
+    found = []
+    facts["deaths"] = historydb.recent_deaths(db, thresholds.RECENT_DEATH_SECONDS, errors=found)
+    errors.extend(error("deaths", text) for text in found)
     for key in ("memory", "kernels", "servers", "kernelspecs"):
-        for line in facts[key].get("errors") or []:
-            errors.append(f"{key}: {line}")
+        _probe_errors(errors, key, facts[key])
     return facts
 
 
-def _idle_times(facts):
-    """Seconds since each kernel's last activity, where a server reported one."""
-    now = facts["now"]
+def kernels_and_servers(root, facts, server_timeout=1.0, uid=None):
+    """Fill ``facts`` with the kernels and servers, merged, with each kernel's idle time."""
+    from wizard.probes import kernels, servers
+
+    errors = facts["errors"]
+    facts["kernels"] = guard("kernels", errors, kernels.probe, root, uid) or {"kernels": []}
+    facts["servers"] = guard(
+        "servers", errors, servers.probe, root, timeout_total=server_timeout
+    ) or {"servers": []}
+    if facts["kernels"].get("kernels") and facts["servers"].get("servers"):
+        guard("servers", errors, servers.merge, facts["kernels"], facts["servers"])
     for k in facts["kernels"].get("kernels") or []:
-        stamp = k.get("last_activity")
-        if not stamp or k.get("idle_seconds") is not None:
-            continue
-        seconds = parse_iso(stamp)
-        if seconds is not None:
-            k["idle_seconds"] = max(0.0, now - seconds)
+        for key in ("execution_state", "last_activity", "server_pid"):
+            k.setdefault(key, None)
+        if k.get("idle_seconds") is None:
+            k["idle_seconds"] = idle_seconds(k, facts["now"])
+    return facts
 
 
-def parse_iso(stamp):
-    """Epoch seconds of an ISO 8601 time such as 2026-11-23T18:44:21.123456Z; None if unreadable."""
-    from datetime import datetime
+def gather_kernels(root=None, server_timeout=2.0, uid=None):
+    """This user's kernels merged with what the servers know, for ``halt``.
 
-    try:
-        return datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
-    except ValueError:
+    ``{"now", "kernels": [kernel...], "servers": servers-probe result, "errors": [...]}``.
+    A server that is alive but could not be asked is one error line.
+    """
+    from wizard.system.sysroot import SysRoot
+
+    facts = {"now": time.time(), "errors": []}
+    kernels_and_servers(root or SysRoot(), facts, server_timeout, uid)
+    errors = facts["errors"]
+    for key in ("kernels", "servers"):
+        _probe_errors(errors, key, facts[key])
+    for s in facts["servers"].get("servers") or []:
+        if s.get("alive") and not s.get("reachable") and s.get("error"):
+            errors.append(
+                error(
+                    "servers",
+                    f"the Jupyter server pid {s.get('pid')} ({s.get('url')}) could not be "
+                    f"asked: {s['error']}",
+                )
+            )
+    facts["kernels"] = facts["kernels"].get("kernels") or []
+    return facts
+
+
+def idle_seconds(k, now):
+    """Seconds since a server last saw the kernel active; None if busy or no server says."""
+    if k.get("execution_state") == "busy" or not k.get("last_activity"):
         return None
+    stamp = parse_iso(k["last_activity"])
+    return None if stamp is None else max(0.0, now - stamp)

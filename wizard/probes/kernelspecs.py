@@ -15,16 +15,14 @@ others with ``--version``.
 import os
 import sys
 
+from wizard.system import interpreters
+
 SPEC_MAX = 1 << 20
-_PYTHON_NAMES = ("python", "python3")
 
 
 def probe(root, deep=False, timeout=5.0):
-    from wizard.system import jupyter_paths
-
     dirs = []
-    ipython = os.path.join(jupyter_paths.ipython_dir(), "kernels")
-    for d in [*jupyter_paths.jupyter_path("kernels"), ipython]:
+    for d in interpreters.kernelspec_dirs():
         if d not in dirs:
             dirs.append(d)
     result = {"kernelspecs": [], "dirs": dirs, "errors": []}
@@ -101,54 +99,9 @@ def _read_spec(root, name, spec_dir):
         return spec
     spec["argv0"] = argv[0]
     spec["_argv"] = argv
-    spec["argv0_path"], spec["problem"] = _resolve(root, argv[0], spec_dir)
+    spec["argv0_path"], spec["problem"] = interpreters.resolve(root, argv[0], spec_dir)
     spec["ok"] = spec["problem"] is None
     return spec
-
-
-def _is_python_name(exe):
-    if exe in _PYTHON_NAMES:
-        return True
-    return exe.startswith("python3.") and exe[8:].isdigit()
-
-
-def _resolve(root, argv0, spec_dir):
-    """``(path, problem)`` of a spec's argv[0]."""
-    import shutil
-
-    exe = argv0.replace("{resource_dir}", spec_dir).replace("{prefix}", sys.prefix)
-    if "/" in exe or (os.sep != "/" and os.sep in exe):
-        real = root.path(exe) if os.path.isabs(exe) else exe
-        if not os.path.exists(real):
-            return None, f"interpreter {exe} not found"
-        if os.path.isdir(real) or not os.access(real, os.X_OK):
-            return exe, f"interpreter {exe} is not executable"
-        return exe, None
-    if _is_python_name(exe):
-        # jupyter_client replaces these names with the server's own Python: the one
-        # of the environment this spec is installed in, else (a guess) this one
-        return _server_python(root, spec_dir), None
-    if root.real:
-        found = shutil.which(exe)
-    else:
-        dirs = os.environ.get("PATH", "").split(os.pathsep)
-        found = shutil.which(exe, path=os.pathsep.join(root.path(d) for d in dirs if d))
-        if found and found.startswith(root.root + os.sep):
-            found = found[len(root.root) :]
-    if found:
-        return found, None
-    return None, f"interpreter {exe} not found on PATH"
-
-
-def _server_python(root, spec_dir):
-    parts = os.path.normpath(spec_dir).split(os.sep)
-    if len(parts) > 4 and parts[-4:-1] == ["share", "jupyter", "kernels"]:
-        prefix = os.sep.join(parts[:-4]) or os.sep
-        for rel in (("bin", "python3"), ("bin", "python"), ("python.exe",)):
-            candidate = os.path.join(prefix, *rel)
-            if os.access(root.path(candidate), os.X_OK):
-                return candidate
-    return sys.executable
 
 
 def _native_spec():
@@ -238,7 +191,7 @@ def _deep(root, specs, timeout):
             last = _lines(err) or _lines(out)
             tail = last[-1] if last else "no output"
             detail = f"{what} failed (exit {p.returncode}): {tail}"
-        if _is_python_name(spec["argv0"] or ""):
+        if interpreters.is_python_name(spec["argv0"] or ""):
             detail += f"; checked with {exe}"
         spec["deep"] = {"ok": p.returncode == 0, "detail": detail}
 

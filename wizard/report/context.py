@@ -10,6 +10,9 @@ class Context:
         self.stdout = stdout if stdout is not None else sys.stdout
         self.stderr = stderr if stderr is not None else sys.stderr
         self.environ = environ if environ is not None else os.environ
+        # the exit code a command has decided on before it prints: a reader that goes
+        # away mid-output (`| head`) must not turn "problem found" into success
+        self.outcome = None
 
     def _isatty(self, stream):
         try:

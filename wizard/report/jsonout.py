@@ -8,7 +8,7 @@ import time
 
 from wizard import __version__
 
-SCHEMA = "kernel-wizard/1"
+SCHEMA = "kernel-wizard/2"  # 2: errors are {"check", "message"} objects
 
 
 def report(facts, findings, docs_base, exit_code):

@@ -4,33 +4,15 @@ Presentation only: the facts come from the probes, the verdict from the rules.
 """
 
 from wizard.base import fmt
-from wizard.diagnosis import rules
+from wizard.base.failure import line
+from wizard.base.invocation import command
+from wizard.diagnosis import checks
+from wizard.diagnosis.common import kill_line
 from wizard.diagnosis.deathtext import describe
+from wizard.report.printer import MARKS_UNICODE, Printer, table
 from wizard.report.sparkline import sparkline
 
-MARKS_UNICODE = {"ok": "✓", "problem": "✗", "warning": "!", "info": "•", "error": "?"}
-MARKS_ASCII = {"ok": "+", "problem": "x", "warning": "!", "info": "-", "error": "?"}
-COLORS = {"ok": "32", "problem": "31", "warning": "33", "info": "36", "error": "35"}
 MAX_KERNELS_SHOWN = 8
-
-
-class Printer:
-    def __init__(self, ctx):
-        self.out = ctx.stdout
-        self.color = ctx.color
-        self.marks = MARKS_UNICODE if ctx.unicode else MARKS_ASCII
-
-    def line(self, text=""):
-        self.out.write(text + "\n")
-
-    def paint(self, text, code):
-        return f"\033[{code}m{text}\033[0m" if self.color else text
-
-    def bold(self, text):
-        return self.paint(text, "1")
-
-    def mark(self, status):
-        return self.paint(f"[{self.marks[status]}]", COLORS[status])
 
 
 def check_status(check_id, findings, facts):
@@ -44,11 +26,7 @@ def check_status(check_id, findings, facts):
 
 
 def _failed_checks(facts):
-    failed = set()
-    for line in facts.get("errors") or []:
-        head = line.split(":", 1)[0].split(" ", 1)[0]
-        failed.add({"memory": "memory"}.get(head, head))
-    return failed
+    return {e["check"] for e in facts.get("errors") or []}
 
 
 # -- one summary line per check ----------------------------------------------
@@ -148,7 +126,7 @@ def summary_kernelspecs(facts):
 
 def _lead_death(facts):
     """The death the verdict leads with: the newest crash, else the newest stop."""
-    from wizard.diagnosis.rules import last_crash
+    from wizard.diagnosis.common import last_crash
 
     deaths = facts.get("deaths") or []
     return last_crash(facts) or (deaths[0] if deaths else None)
@@ -174,7 +152,7 @@ def summary_deaths(facts):
         return describe(d, facts.get("now")) + more
     if rec.get("running"):
         return "none in the last day; the recorder is running"
-    return "none recorded; start the recorder before the next crash: python -m wizard watch"
+    return f"none recorded; start the recorder before the next crash: {command('watch')}"
 
 
 SUMMARIES = {
@@ -211,13 +189,6 @@ def kernel_rows(facts, limit_bytes, now):
     return rows
 
 
-def table(p, header, rows, indent="      "):
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    p.line(indent + "  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip())
-    for r in rows:
-        p.line(indent + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
-
-
 def write(ctx, facts, findings, verbose=False):
     from wizard import __version__
 
@@ -237,7 +208,7 @@ def write(ctx, facts, findings, verbose=False):
 def write_checks(p, facts, findings, verbose, only=None):
     now = facts.get("now") or 0
     mem = facts.get("memory") or {}
-    for check in rules.CHECKS:
+    for check in checks.CHECKS:
         if only is not None and check["id"] not in only:
             continue
         status = check_status(check["id"], findings, facts)
@@ -278,7 +249,7 @@ def write_errors(p, facts):
         p.line()
         p.line(p.bold("Checks that could not complete"))
         for e in errors:
-            p.line(f"  {p.mark('error')} {e}")
+            p.line(f"  {p.mark('error')} {line(e)}")
 
 
 def closing_line(findings, errors=()):
@@ -318,7 +289,7 @@ def _details(check_id, facts):
             )
     elif check_id == "oom":
         for e in mem.get("oom_log") or []:
-            yield rules._kill_line(e)
+            yield kill_line(e)
     elif check_id == "servers":
         for s in (facts.get("servers") or {}).get("servers") or []:
             state = "answering" if s.get("reachable") else ("alive" if s.get("alive") else "stale")

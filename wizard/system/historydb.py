@@ -9,10 +9,11 @@ import os
 import sys
 import time
 
+from wizard.base.thresholds import DEATH_WINDOW
+
 DB_NAME = "history.sqlite3"
 APP_DIR = "kernel-wizard"
 SAMPLES_PER_DEATH = 40  # points of memory kept with each death (the sparkline)
-DEATH_WINDOW = 3600.0  # ... taken from the hour before it
 SCHEMA_VERSION = 1
 
 SCHEMA = """

@@ -1,1 +1,0 @@
-ALL = {0: "nothing wrong was found", 1: "a problem was found", 2: "usage error"}

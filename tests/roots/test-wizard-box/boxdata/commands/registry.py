@@ -1,0 +1,2 @@
+MAIN = "boxdata.commands.diagnose"
+COMMANDS = {}

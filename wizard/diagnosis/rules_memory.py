@@ -1,0 +1,103 @@
+"""Rules on memory: the OOM killer's record, use against the limit, pressure, pids."""
+
+import time
+
+from wizard.base import fmt
+from wizard.base.thresholds import HIGH_USE, NEAR_LIMIT, PIDS_NEAR_LIMIT, PRESSURE_SOME_AVG10
+from wizard.diagnosis.common import (
+    PROBLEM,
+    WARNING,
+    banner_cause,
+    halt_commands,
+    kernels_of,
+    kill_line,
+    recent_kills,
+    run_outside,
+)
+
+
+def oom_kills(facts):
+    mem = facts.get("memory") or {}
+    count = mem.get("oom_kills")
+    scope = "in this container (cgroup)"
+    if count is None and not mem.get("cgroup"):
+        count, scope = mem.get("host_oom_kills"), "on this machine since it started"
+    recent = recent_kills(mem, facts.get("now", time.time()))
+    if not count and not recent:
+        return None
+    evidence = [kill_line(e) for e in recent[-5:]]
+    if count:
+        plural = "es" if count != 1 else ""
+        message = f"The out-of-memory killer has ended {count} process{plural} {scope}."
+    else:
+        message = f"The kernel log shows {len(recent)} out-of-memory kill(s) in the last day."
+    if recent:
+        message += " Last: " + kill_line(recent[-1]) + "."
+    hint = (
+        "Memory ran out: halt the notebooks you are not using, or make the calculation "
+        "smaller, then restart the kernel."
+    )
+    return {
+        "message": message,
+        "hint": hint,
+        "commands": halt_commands(kernels_of(facts)),
+        "evidence": evidence,
+    }
+
+
+def memory_near_limit(facts):
+    mem = facts.get("memory") or {}
+    used, limit = mem.get("used_bytes"), mem.get("limit_bytes")
+    share = fmt.percent(used, limit)
+    if share is None or share < HIGH_USE * 100:
+        return None
+    return {
+        "severity": PROBLEM if share >= NEAR_LIMIT * 100 else WARNING,
+        "message": f"{fmt.size(used)} of {fmt.size(limit)} in use ({share:.0f}%, limit from "
+        f"{mem.get('limit_source') or 'unknown'}).",
+        "hint": "A kernel that asks for more memory now will be killed: free memory before "
+        "running it again.",
+        "commands": halt_commands(kernels_of(facts)) or ["top -o %MEM"],
+    }
+
+
+def memory_pressure(facts):
+    psi = (facts.get("memory") or {}).get("pressure") or {}
+    some = psi.get("some_avg10")
+    if some is None or some < PRESSURE_SOME_AVG10:
+        return None
+    return {
+        "message": f"Processes waited for memory {some:.0f}% of the last 10 seconds "
+        "(memory pressure): the system is reclaiming memory hard.",
+        "hint": "Expect slowness, then kills: free memory now.",
+    }
+
+
+def pids_near_limit(facts):
+    pids = (facts.get("memory") or {}).get("pids") or {}
+    cur, mx, hits = pids.get("current"), pids.get("max"), pids.get("events_max")
+    share = fmt.percent(cur, mx)
+    if not hits and (share is None or share < PIDS_NEAR_LIMIT * 100):
+        return None
+    message = f"{cur} processes of {mx} allowed."
+    if hits:
+        message += f" The limit has refused to start a process {hits} time(s)."
+    return {
+        "message": message,
+        "hint": "Something forks too many processes (a multiprocessing pool, a thread per item): "
+        "limit the workers, and halt kernels you do not use.",
+        "commands": ["ps -eLf | wc -l"],
+    }
+
+
+def no_memory_evidence(facts):
+    if facts.get("intentional") or banner_cause(facts) in ("native", "cannot-start", "stopped"):
+        return None
+    if facts.get("_memory_evidence") is not False:
+        return None  # memory evidence fired, or a memory rule failed: nothing to deny
+    return {
+        "message": "No sign of memory trouble: no out-of-memory kill recorded and memory is "
+        "not near its limit.",
+        "hint": "Rule out Jupyter: run the code in a terminal, then in a plain Jupyter server.",
+        "commands": [run_outside(facts)],
+    }

@@ -1,0 +1,89 @@
+"""Reading a notebook for ``wizard run``: its code cells, kernel and language; a cell range.
+
+A notebook that cannot be used (missing, not JSON, not a notebook) raises
+``UsageError`` with one line; the notebook is only read, never changed.
+"""
+
+from wizard.base.failure import UsageError
+
+
+def load_notebook(path):
+    """The notebook's cells and metadata; UsageError with one line when it cannot be used."""
+    import json
+
+    shown = path
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise UsageError(f"{shown}: no such file") from None
+    except IsADirectoryError:
+        raise UsageError(f"{shown}: is a folder, not a notebook") from None
+    except OSError as exc:
+        raise UsageError(f"{shown}: cannot be read ({exc.strerror})") from None
+    if not data.strip():
+        raise UsageError(f"{shown}: the file is empty, not a notebook")
+    if not data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
+        raise UsageError(f"{shown}: not a notebook (a notebook is a JSON object)")
+    try:
+        nb = json.loads(data)
+    except UnicodeDecodeError:
+        raise UsageError(f"{shown}: not a notebook (not text: a notebook is JSON)") from None
+    except ValueError as exc:
+        where = ""
+        if hasattr(exc, "lineno"):
+            where = f" at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+        raise UsageError(f"{shown}: broken JSON{where}; the notebook file is damaged") from None
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
+        if isinstance(nb, dict) and "worksheets" in nb:
+            raise UsageError(
+                f"{shown}: an old (nbformat 3) notebook; open and save it in Jupyter, or "
+                "run: jupyter nbconvert --to notebook --inplace " + shown
+            )
+        raise UsageError(f"{shown}: not a Jupyter notebook (no list of cells)")
+    if nb.get("nbformat") != 4:
+        raise UsageError(f"{shown}: nbformat {nb.get('nbformat')!r}; only nbformat 4 is read")
+    cells = []
+    for i, cell in enumerate(nb["cells"], 1):
+        if not isinstance(cell, dict):
+            raise UsageError(f"{shown}: cell {i} is not a cell object")
+        source = cell.get("source", "")
+        if isinstance(source, list) and all(isinstance(s, str) for s in source):
+            source = "".join(source)
+        if not isinstance(source, str):
+            raise UsageError(f"{shown}: cell {i} has no readable source")
+        cells.append({"n": i, "type": cell.get("cell_type"), "source": source})
+    meta = nb.get("metadata") if isinstance(nb.get("metadata"), dict) else {}
+    spec = meta.get("kernelspec") if isinstance(meta.get("kernelspec"), dict) else {}
+    info = meta.get("language_info") if isinstance(meta.get("language_info"), dict) else {}
+    language = spec.get("language") or info.get("name")
+    return {
+        "cells": cells,
+        "kernel_name": spec.get("name") if isinstance(spec.get("name"), str) else None,
+        "language": language if isinstance(language, str) else None,
+    }
+
+
+def parse_cells(text, count):
+    """'2-5', '3', '1,4-6', '4-' -> the set of cell numbers; UsageError when unreadable."""
+    chosen = set()
+    for part in text.replace(" ", "").split(","):
+        if not part:
+            continue
+        lo, dash, hi = part.partition("-")
+        try:
+            first = int(lo) if lo else 1
+            last = (int(hi) if hi else max(count, first)) if dash else first
+        except ValueError:
+            raise UsageError(f"--cells {text}: expected numbers like 3, 2-5 or 1,4-6") from None
+        if first < 1 or last < first:
+            raise UsageError(f"--cells {text}: {part} is not a range of cells from 1 up")
+        chosen.update(range(first, last + 1))
+    if not chosen:
+        raise UsageError(f"--cells {text}: no cells given")
+    return chosen
+
+
+def first_line(source, limit=70):
+    line = next((ln.strip() for ln in source.splitlines() if ln.strip()), "")
+    return line if len(line) <= limit else line[: limit - 3] + "..."
