@@ -56,8 +56,7 @@ TITLE_END = re.compile(r"</h1>")
 def box_html(pyz_href, wizard_href=None):
     """The box's HTML; the hrefs are relative to the page it goes on."""
     more = (
-        f' <a class="wizard-box-more" href="{html.escape(wizard_href)}">'
-        "How to read its answer</a>"
+        f' <a class="wizard-box-more" href="{html.escape(wizard_href)}">How to read its answer</a>'
         if wizard_href
         else ""
     )
