@@ -343,3 +343,18 @@ def test_option_names_do_not_break_inside(site_url, browser):
         )
     page.close()
     assert not broken, broken
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_the_banner_figure_is_sharp_and_fits(site_url, browser, viewport):
+    """On the hub: twice the pixels it is shown at (2x screens), never wider than the screen."""
+    page = browser.context.new_page()
+    page.set_viewport_size(viewport)
+    page.goto(site_url + "index.html", wait_until="load")
+    img = page.locator("img[alt='Kernel last terminated by signal SIGKILL banner']")
+    assert img.count() == 1
+    natural, shown = img.evaluate("e => [e.naturalWidth, e.getBoundingClientRect().width]")
+    width = page.evaluate("() => document.documentElement.clientWidth")
+    page.close()
+    assert natural >= 2 * shown - 1, (natural, shown)
+    assert shown <= width, (shown, width)
