@@ -62,8 +62,8 @@ PAGE = """<!DOCTYPE html>
           font-size: 12px; color: #333; }}
   .kernel {{ margin-left: auto; font-size: 12px; color: #555; padding: 3px 0; }}
   .banner {{ background: #fcf8e3; border: 1px solid #f0d98c; color: #6b5312; margin: 12px 14px 0;
-             padding: 10px 14px; border-radius: 3px; font-size: 19px; font-weight: bold; display: flex; gap: 10px;
-             align-items: center; }}
+             padding: 10px 14px; border-radius: 3px; font-size: 19px; font-weight: bold;
+             display: flex; gap: 10px; align-items: center; }}
   .banner .icon {{ font-weight: bold; border: 2px solid #b8962a; border-radius: 50%;
                    width: 20px; height: 20px; display: inline-flex; align-items: center;
                    justify-content: center; font-size: 13px; color: #8a6d1a; }}
