@@ -31,6 +31,7 @@ version = __version__
 extensions = [
     "myst_parser",
     "sphinx_design",
+    "sphinx_copybutton",
     "wizard_site",
 ]
 
@@ -41,6 +42,10 @@ language = "en"
 
 # Every reference must resolve; the build runs with -n -W --keep-going.
 nitpicky = True
+
+# Quotes stay straight: readers search for messages such as "The kernel 'X' is dead"
+# exactly as their interface printed them. Dashes and ellipses are still set.
+smartquotes_action = "De"
 
 # -- Options for MyST --------------------------------------------------------
 
@@ -53,11 +58,19 @@ html_title = "Kernel died? Troubleshooting Jupyter kernels that died"
 html_short_title = "Kernel died?"
 html_static_path = ["_static"]  # relative to this file, not to docs/
 html_css_files = ["wizard-box.css"]
+html_js_files = ["wizard-site.js"]
 html_baseurl = DEFAULT_DOCS_URL
 html_use_index = True
 html_theme_options = {
     "navigation_with_keys": True,
 }
+
+# -- Options for sphinx-copybutton ---------------------------------------------
+
+# Copy the commands of a console block, not its "$ " prompts or the output.
+copybutton_prompt_text = "$ "
+copybutton_only_copy_prompt_lines = True
+copybutton_exclude = ".linenos, .gp, .go"
 
 # -- Options for the wizard_site extension -----------------------------------
 

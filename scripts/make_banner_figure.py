@@ -4,6 +4,9 @@ The picture is a mock-up made from plain HTML (no third-party screenshot, no web
 fonts): a notebook toolbar, the pale yellow "Kernel last terminated by signal
 SIGKILL." bar, and a few cells. Headless Chromium renders it to a PNG.
 
+The PNG has twice the pixels of its layout (``SCALE``), so it stays sharp on
+high-density screens.
+
 Usage::
 
     python scripts/make_banner_figure.py [--out docs/img/kernel_SIGKILL.png] [--chromium PATH]
@@ -20,7 +23,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "docs" / "img" / "kernel_SIGKILL.png"
-WIDTH, HEIGHT = 880, 385
+# CSS pixels: narrow enough that the bar's words stay legible when a phone shrinks the
+# figure to its width; SCALE device pixels per CSS pixel keep it sharp on 2x screens.
+WIDTH, HEIGHT = 600, 362
+SCALE = 2
 
 BANNER = "Kernel last terminated by signal SIGKILL."
 
@@ -56,8 +62,8 @@ PAGE = """<!DOCTYPE html>
           font-size: 12px; color: #333; }}
   .kernel {{ margin-left: auto; font-size: 12px; color: #555; padding: 3px 0; }}
   .banner {{ background: #fcf8e3; border: 1px solid #f0d98c; color: #6b5312; margin: 12px 14px 0;
-             padding: 10px 14px; border-radius: 3px; font-size: 15px; display: flex; gap: 10px;
-             align-items: center; }}
+             padding: 10px 14px; border-radius: 3px; font-size: 19px; font-weight: bold;
+             display: flex; gap: 10px; align-items: center; }}
   .banner .icon {{ font-weight: bold; border: 2px solid #b8962a; border-radius: 50%;
                    width: 20px; height: 20px; display: inline-flex; align-items: center;
                    justify-content: center; font-size: 13px; color: #8a6d1a; }}
@@ -127,6 +133,7 @@ def render(out, chromium):
             f"--user-data-dir={profile}",
             f"--screenshot={out}",
             f"--window-size={WIDTH},{HEIGHT}",
+            f"--force-device-scale-factor={SCALE}",
             source.as_uri(),
         ]
         result = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)

@@ -23,6 +23,20 @@ def need(condition, why):
 
 # -- The site ------------------------------------------------------------------
 
+# The page where each message is a heading: the one list of messages the tests use.
+BY_MESSAGE = "by-message"
+
+
+def by_message_headings():
+    """The message headings of docs/by-message.rst (titles underlined with "-"), in order."""
+    lines = (ROOT / "docs" / f"{BY_MESSAGE}.rst").read_text(encoding="utf-8").splitlines()
+    return [
+        title.strip()
+        for title, under in zip(lines, lines[1:])
+        if title.strip() and set(under) == {"-"} and len(under) >= len(title.strip())
+    ]
+
+
 SITE_BUILD = [
     sys.executable,
     "-m",

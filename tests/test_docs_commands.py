@@ -3,11 +3,12 @@
 Every shell command on the site is a ``$ `` line in a ``console`` code block of a
 page in ``docs/``. This test reads them from the sources and checks each one:
 
-- ``python -m wizard ...`` and ``python wizard.pyz ...`` lines run the real CLI (with
+- ``python -m wizard ...`` and ``python3 wizard.pyz ...`` lines run the real CLI (with
   ``--no-input`` added when missing, and ``WIZARD_DOCS_URL`` set) and must end with
   exit code 0 or 1, never 2 (usage error) or a traceback;
 - every other command's programs must be installed (``.ci/run`` installs the apt
-  packages named in ``APT``);
+  packages named in ``APT``), except the ones in ``ELSEWHERE``, which belong to
+  another machine (a Docker host, a Kubernetes cluster) and are never run;
 - the read-only ones are really run and must exit 0; the others (they stop
   processes, change the system, or run until stopped) are listed in ``RULES`` with
   the reason they are not run. A command that no rule covers fails the test, so a
@@ -43,10 +44,16 @@ PLACEHOLDERS = {
     "PID": "a process id",
     "KERNEL_ID": "a kernel's id from the server's /api/sessions",
     "TOKEN": "a Jupyter server's token",
+    "PYTHON": "the interpreter a kernel or notebook uses (the test uses its own)",
+    "KERNEL_NAME": "a kernelspec's name from jupyter kernelspec list",
+    "SITE_URL": "the address of this site",
+    "IMAGE": "a Docker image",
+    "CONTAINER": "a Docker container's name or id",
+    "POD": "a Kubernetes pod's name",
 }
 
 # Upper-case words in commands that are meant literally, not placeholders.
-LITERALS = {"DELETE", "MEM", "SIGKILL", "SIGSEGV", "WIZARD_DOCS_URL"}
+LITERALS = {"DELETE", "MEM", "SIGKILL", "SIGSEGV", "SIGTERM", "WIZARD_DOCS_URL"}
 
 RUN = "run"  # read-only: run it, it must exit 0
 RUN_0_OR_1 = "run, 0 or 1"  # read-only, but 1 is a normal answer (nothing found)
@@ -66,25 +73,33 @@ RULES = [
         "starts a server that keeps running",
     ),
     (r"(python -m )?pip install .*", NOT_RUN, "installs a package"),
+    (r"curl -LO SITE_URL/wizard\.pyz", NOT_RUN, "downloads from the published site"),
+    (r"docker (run|inspect) .*", NOT_RUN, "needs a Docker daemon and a container"),
+    (r"kubectl .*", NOT_RUN, "needs a Kubernetes cluster and its credentials"),
+    (r"jupyter console --kernel KERNEL_NAME", NOT_RUN, "interactive: runs until you quit it"),
+    (r"PYTHON -m ipykernel_launcher", NOT_RUN, "a kernel that starts waits until stopped"),
     (
         r"python benchmarks/bench_startup\.py",
         NOT_RUN,
         "takes minutes; test_benchmark.py runs it with small numbers",
     ),
-    (r"python -m ipykernel install .*", NOT_RUN, "registers a kernelspec for the user"),
+    (r"(python|PYTHON) -m ipykernel install .*", NOT_RUN, "registers a kernelspec for the user"),
     (r"jupyter kernelspec remove .*", NOT_RUN, "deletes a kernelspec"),
     (r"pgrep .*", RUN_0_OR_1, "pgrep exits 1 when no process matches"),
     (r"dmesg .*\| grep .*", RUN_0_OR_1, "grep exits 1 when nothing matches or the log is closed"),
+    (r"journalctl .*\| grep .*", RUN_0_OR_1, "grep exits 1 when nothing matches or no journal"),
     (r"cat /sys/fs/cgroup/\S+", RUN_IF_PRESENT, "cgroup v1 and v2 files differ"),
+    (r"cat /proc/pressure/memory", RUN_IF_PRESENT, "only on kernels with PSI enabled"),
     (r"cat /proc/self/cgroup", RUN, ""),
     (r"cat KERNELSPEC_DIR/kernel\.json", RUN, ""),
     (r"free -h|top -b -n 1 .*|smem -ntk", RUN, ""),
     (r"ps .*", RUN, ""),
     (r"jupyter (kernelspec list|server list|--paths)", RUN, ""),
     (r"jupyter nbconvert --to (script|notebook --execute) NOTEBOOK\.ipynb", RUN, ""),
-    (r"/usr/bin/time -v python (SCRIPT|NOTEBOOK)\.py", RUN, ""),
-    (r"python (-X faulthandler )?(SCRIPT|NOTEBOOK)\.py", RUN, ""),
-    (r"python -c .*", RUN, ""),
+    (r"/usr/bin/time -v (python|PYTHON) (SCRIPT|NOTEBOOK)\.py", RUN, ""),
+    (r"(python|PYTHON) (-X faulthandler )?(SCRIPT|NOTEBOOK)\.py", RUN, ""),
+    (r"PYTHON -m IPython (SCRIPT|NOTEBOOK)\.py", RUN, ""),
+    (r"python3? -c .*", RUN, ""),
     (r"echo \$\?", RUN, ""),
 ]
 
@@ -106,9 +121,20 @@ APT = {
     "head": "coreutils",
     "cat": "coreutils",
     "echo": "coreutils",
+    "journalctl": "systemd",
 }
 
-WIZARD_LINE = re.compile(r"^((?:[A-Z_]+=\S+ )*)python (-m wizard|wizard\.pyz)(?: (.*))?$")
+# Programs of another machine: shown for a Docker host or a Kubernetes cluster, never
+# run here (their commands are NOT_RUN), so this machine need not have them.
+ELSEWHERE = {
+    "docker": "the Docker host's client",
+    "kubectl": "a Kubernetes cluster's client",
+}
+
+# Placeholders that stand for a program: the test runs its own interpreter there.
+PROGRAM_PLACEHOLDERS = {"PYTHON"}
+
+WIZARD_LINE = re.compile(r"^((?:[A-Z_]+=\S+ )*)python3? (-m wizard|wizard\.pyz)(?: (.*))?$")
 RST_CONSOLE = re.compile(r"^(\s*)\.\. (?:code-block|sourcecode|code)::\s*console\s*$")
 MD_FENCE = re.compile(r"^(\s*)(`{3,}|~{3,})\s*(?:\{code-block\}\s*)?console\s*$")
 
@@ -250,6 +276,7 @@ def values(workdir):
         "NOTEBOOK": str(workdir / "analysis"),
         "SCRIPT": str(workdir / "script"),
         "KERNELSPEC_DIR": str(workdir / "kernels" / "demo"),
+        "PYTHON": sys.executable,
     }
 
 
@@ -259,8 +286,8 @@ def substitute(cmd, workdir):
     assert not missing, f"no real value for {sorted(missing)}: this command cannot run"
     for name, value in real.items():
         cmd = re.sub(rf"\b{name}\b", lambda _m, v=value: shlex.quote(v), cmd)
-    # The docs say `python`: use the interpreter running the tests.
-    return re.sub(r"(^|(?<=\s))python(?=\s|$)", shlex.quote(sys.executable), cmd)
+    # The docs say `python` or `python3`: use the interpreter running the tests.
+    return re.sub(r"(^|(?<=\s))python3?(?=\s|$)", shlex.quote(sys.executable), cmd)
 
 
 def environment(workdir, **extra):
@@ -296,7 +323,7 @@ def test_the_pages_show_commands():
     assert len(COMMANDS) >= 30, "fewer console commands than the pages are known to show"
     assert WIZARD, "no page shows `python -m wizard`"
     on_hub = [cmd for page, _, cmd in COMMANDS if page == "index.rst"]
-    assert "python wizard.pyz" in on_hub
+    assert "python3 wizard.pyz" in on_hub
 
 
 @pytest.mark.parametrize("path", pages(), ids=lambda p: p.name)
@@ -344,7 +371,7 @@ def test_every_command_is_classified(page, number, cmd):
 def test_programs_exist(page, number, cmd, tmp_path):
     path = environment(tmp_path)["PATH"]
     for prog in programs(cmd):
-        if prog == "python":
+        if prog in ("python", *PROGRAM_PLACEHOLDERS) or prog in ELSEWHERE:
             continue
         found = shutil.which(prog, path=path)
         hint = f" (Debian package {APT[prog]})" if prog in APT else ""
@@ -363,7 +390,7 @@ def run_shown(page, number, cmd, workdir, allowed=(0,)):
     """Run a command as the page shows it, in bash, with the placeholders filled in."""
     env = environment(workdir)
     for prog in programs(cmd):
-        if prog != "python":
+        if prog not in ("python", *PROGRAM_PLACEHOLDERS):
             hint = f" (Debian package {APT[prog]})" if prog in APT else ""
             need(shutil.which(prog, path=env["PATH"]), f"`{prog}` is not installed{hint}")
     result = run(["bash", "-c", substitute(cmd, workdir)], workdir, env)

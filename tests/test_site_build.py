@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
+from conftest import BY_MESSAGE, by_message_headings
 from sphinx.util.inventory import InventoryFile
 
 from wizard.diagnosis import docs_map, signals
@@ -96,15 +97,38 @@ def test_build_passes_with_no_warnings(site_build):
     assert site_build.returncode == 0 and not problems, "\n".join(problems[-60:])
 
 
+def moved_anchor(page, label):
+    """The anchor a section left behind when it moved (``.. wizard-moved::``), or None."""
+    return next(
+        (a for a in page.find("p", id=label) if "wizard-moved" in a.get("class", "").split()),
+        None,
+    )
+
+
 def test_every_wizard_label_is_on_its_page(pages, labels):
+    """Each label is on the page docs_map names, or that page keeps a moved anchor for it."""
     missing = []
     for label, (page, _title) in sorted(docs_map.LABELS.items()):
         uri = labels.get(label)
-        if uri != f"{page}.html#{label}":
-            missing.append(f"{label}: objects.inv has {uri!r}, docs_map says {page}.html#{label}")
-        elif label not in pages[f"{page}.html"].ids:
+        if label not in pages[f"{page}.html"].ids:
             missing.append(f"{label}: no element with that id on {page}.html")
+        elif uri != f"{page}.html#{label}" and not moved_anchor(pages[f"{page}.html"], label):
+            missing.append(f"{label}: objects.inv has {uri!r}, docs_map says {page}.html#{label}")
     assert not missing, "\n".join(missing)
+
+
+def test_a_moved_anchor_links_to_the_section_s_new_place(pages, labels):
+    """A URL the wizard prints for a section that moved lands on a link to it."""
+    moved = [
+        (name, label)
+        for label, (page, _title) in docs_map.LABELS.items()
+        for name in [f"{page}.html"]
+        if moved_anchor(pages[name], label)
+    ]
+    for name, label in moved:
+        target = labels[label]
+        assert not target.startswith(name + "#"), (name, label)
+        assert [h for h, _t in pages[name].links if h.endswith(target)], (name, label, target)
 
 
 def test_wizard_urls_lead_to_their_anchor(pages):
@@ -122,11 +146,18 @@ def test_the_seed_pages_references_resolve(labels):
     assert not [ref for ref in SEED_REFS if ref not in labels]
 
 
+# Pages made from templates only: a reader there looks for a page, and gets no box.
+NO_BOX = {"genindex.html", "search.html"}
+BOX_WORDS = ("Kernel died? Run the wizard", "python3 wizard.pyz")
+
+
 def test_every_page_has_the_wizard_box_with_a_working_download(built_site, pages):
     pyz = (built_site / "wizard.pyz").resolve()
-    assert {"index.html", "genindex.html", "search.html"} <= set(pages)
-    problems = []
+    assert {"index.html", *NO_BOX} <= set(pages)
+    problems = [f"{n}: has the box" for n in NO_BOX if pages[n].find("aside", id="wizard-box")]
     for name, page in pages.items():
+        if name in NO_BOX:
+            continue
         boxes = page.find("aside", id="wizard-box")
         downloads = [
             a for a in page.find("a") if "wizard-box-download" in a.get("class", "").split()
@@ -135,7 +166,7 @@ def test_every_page_has_the_wizard_box_with_a_working_download(built_site, pages
             problems.append(f"{name}: {len(boxes)} boxes, {len(downloads)} download links")
         elif page.target(downloads[0]["href"]) != pyz:
             problems.append(f"{name}: download link {downloads[0]['href']!r} is not wizard.pyz")
-        elif "Kernel died? Run the wizard" not in page.text or "python -m wizard" not in page.text:
+        elif not all(words in page.text for words in BOX_WORDS):
             problems.append(f"{name}: the box lacks its title or command")
     assert not problems, "\n".join(problems)
 
@@ -281,3 +312,63 @@ def test_the_wizard_page_renders_the_wizards_tables(pages):
     assert {f"finding-{rule['id']}" for rule in rules.RULES} <= page.ids
     assert {f"check-{check['id']}" for check in rules.CHECKS} <= page.ids
     assert {f"wizard-exit-{code}" for code in exitcodes.ALL} <= page.ids
+
+
+# -- Finding one's message ------------------------------------------------------------
+
+
+def test_the_by_message_page_has_every_heading_as_a_section(pages):
+    """Each message heading of the source is a section there, with a cause, a fix, a link."""
+    page_name = f"{BY_MESSAGE}.html"
+    text = pages[page_name].text
+    headings = by_message_headings()
+    assert len(headings) >= 20, headings
+    for heading in headings:
+        assert heading in text, heading
+    source = (Path(__file__).parent.parent / "docs" / f"{BY_MESSAGE}.rst").read_text()
+    for block in re.split(r"\n\.\. _msg-", source)[1:]:
+        assert ":Likely cause:" in block and ":First:" in block, block[:80]
+        assert re.search(r":Read: .*:ref:`", block), block[:80]
+
+
+def test_the_hub_links_the_by_message_page_first(built_site):
+    """The first link of the hub's own text (after the title and the box) is By message."""
+    page_html = (built_site / "index.html").read_text(encoding="utf-8")
+    after_box = page_html[page_html.index("</aside>", page_html.index('id="wizard-box"')) :]
+    first = re.search(r'<a class="reference internal" href="([^"#]+)', after_box).group(1)
+    assert first == f"{BY_MESSAGE}.html", first
+
+
+@pytest.mark.parametrize("number", ["132", "134", "135", "137", "139", "143", "138"])
+def test_exit_statuses_are_in_the_general_index(built_site, number):
+    """Sphinx's search skips words made of digits; index entries make them findable."""
+    genindex = (built_site / "genindex.html").read_text(encoding="utf-8")
+    entry = re.search(rf"<li>\s*{number}\s*<ul>(.*?)</ul>", genindex, re.S)
+    assert entry, f"no index entry {number}"
+    signals_page = docs_map.LABELS["kernel-signals"][0]
+    hrefs = re.findall(r'href="([^"#]+)', entry.group(1))
+    assert {f"{BY_MESSAGE}.html", f"{signals_page}.html"} & set(hrefs), hrefs
+
+
+def test_the_wizard_box_is_below_the_title(built_site):
+    for path in html_pages(built_site):
+        page_html = path.read_text(encoding="utf-8")
+        if path.name in NO_BOX:
+            continue
+        assert re.search(r"</h1>\s*<aside class=\"wizard-box\"", page_html), path.name
+
+
+def test_the_box_is_not_in_the_search_index(built_site):
+    index = (built_site / "searchindex.js").read_text(encoding="utf-8")
+    assert "wizard-box" not in index
+    script = (built_site / "_static" / "wizard-site.js").read_text(encoding="utf-8")
+    assert ".wizard-box" in script and "htmlToText" in script
+
+
+def test_console_prompts_are_not_copied(built_site, pages):
+    """sphinx-copybutton is on every page with code, and strips the "$ " prompt."""
+    scripts = [a.get("src", "") for a in pages["index.html"].find("script")]
+    assert [src for src in scripts if src.startswith("_static/copybutton.js")], scripts
+    options = (built_site / "_static" / "copybutton.js").read_text(encoding="utf-8")
+    # formatCopyText(text, prompt, isRegexp, onlyCopyPromptLines, removePrompts, ...)
+    assert "formatCopyText(text, '$ ', false, true, true" in options

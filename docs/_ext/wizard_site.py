@@ -2,7 +2,12 @@
 
 What it adds:
 
-- a box "Kernel died? Run the wizard" at the top of every HTML page, whatever the theme;
+- a box "Kernel died? Run the wizard" right below the title of every page made from a
+  document, whatever the theme (not on the search page or the general index), kept out of
+  the search results' snippets (``_static/wizard-site.js``, which conf.py loads);
+- ``.. wizard-moved:: LABEL``: what stays on a page a section moved away from, an anchor
+  with the old id and a link to the section's new place, so a URL the wizard printed
+  before the move still lands; the label check accepts it;
 - ``wizard.pyz`` (a zipapp of the wizard package) in the root of the HTML output, so the
   site has a stable download URL ``<site>/wizard.pyz``;
 - directives that render the wizard's own tables, so the pages cannot drift from the code:
@@ -36,12 +41,6 @@ BOX_ID = "wizard-box"
 BOX_TITLE = "Kernel died? Run the wizard"
 # Zip entries get this timestamp so the same sources give the same wizard.pyz.
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
-# The opening tag of the main content area: furo <article role="main">, basic and
-# alabaster <div class="body" role="main">; <main> for themes that use the element.
-MAIN_OPENING = (
-    re.compile(r"<[a-z]+\b[^>]*\brole=\"main\"[^>]*>"),
-    re.compile(r"<main\b[^>]*>"),
-)
 
 
 def _module(config, name):
@@ -50,25 +49,35 @@ def _module(config, name):
 
 # -- The box ------------------------------------------------------------------
 
+# The end of the page's title in a document's body: the box goes right after it.
+TITLE_END = re.compile(r"</h1>")
+
 
 def box_html(pyz_href, wizard_href=None):
     """The box's HTML; the hrefs are relative to the page it goes on."""
     more = (
-        f'<p><a class="wizard-box-more" href="{html.escape(wizard_href)}">'
-        "What the wizard checks, and how to read its answer</a></p>"
+        f' <a class="wizard-box-more" href="{html.escape(wizard_href)}">How to read its answer</a>'
         if wizard_href
         else ""
     )
     return (
         f'<aside class="wizard-box" id="{BOX_ID}" aria-labelledby="{BOX_ID}-title">'
-        f'<p class="wizard-box-title" id="{BOX_ID}-title">{html.escape(BOX_TITLE)}</p>'
-        "<p>In a terminal on the machine where the kernel ran: "
-        '<code class="wizard-box-command">python -m wizard</code></p>'
-        f'<p>Nothing installed? Download <a class="wizard-box-download" '
-        f'href="{html.escape(pyz_href)}" download>{PYZ_NAME}</a> and run '
-        f"<code>python {PYZ_NAME}</code></p>"
-        f"{more}</aside>\n"
+        f'<p><strong class="wizard-box-title" id="{BOX_ID}-title">'
+        f"{html.escape(BOX_TITLE)}</strong> "
+        f'Download <a class="wizard-box-download" href="{html.escape(pyz_href)}" download>'
+        f"{PYZ_NAME}</a>, then, in a terminal on the machine where the kernel ran: "
+        f'<code class="wizard-box-command">python3 {PYZ_NAME}</code>'
+        '<span class="wizard-box-installed"> (installed: <code>python -m wizard</code>)</span>.'
+        f"{more}</p></aside>\n"
     )
+
+
+def insert_box(body, box):
+    """``body`` with ``box`` right after its title (at its start when it has none)."""
+    match = TITLE_END.search(body)
+    if match is None:
+        return box + body
+    return body[: match.end()] + box + body[match.end() :]
 
 
 def _wizard_docname(app):
@@ -80,50 +89,14 @@ def _wizard_docname(app):
 
 
 def on_html_page_context(app, pagename, templatename, context, doctree):
-    if app.builder.name not in HTML_BUILDERS:
+    # Pages made from templates alone (genindex, search, domain indices) have no body
+    # and get no box: a reader there is looking for a page, not for the wizard.
+    if app.builder.name not in HTML_BUILDERS or "body" not in context or doctree is None:
         return
     pathto = context["pathto"]
     docname = _wizard_docname(app)
     more = pathto(docname) if docname and docname != pagename else None
-    box = box_html(pathto(PYZ_NAME, 1), more)
-    if "body" in context:
-        context["body"] = box + context["body"]
-    else:
-        # Pages made from templates alone (genindex, search, domain indices) have no
-        # body to prepend to, and the template blocks to hook into differ by theme.
-        # So the box goes into the written file once the build is done, right after the
-        # opening of the main content (see insert_box). These pages are written in the
-        # main process (the builder's finish tasks are serial), so this dict sees them.
-        app.builder.wizard_box_pending[pagename] = box
-
-
-def insert_box(page_html, box):
-    """Insert ``box`` at the start of the page's main content; None if there is none."""
-    for pattern in MAIN_OPENING:
-        match = pattern.search(page_html)
-        if match:
-            return page_html[: match.end()] + box + page_html[match.end() :]
-    return None
-
-
-def _insert_pending_boxes(app):
-    for pagename, box in sorted(app.builder.wizard_box_pending.items()):
-        path = Path(app.builder.get_outfilename(pagename))
-        page_html = path.read_text(encoding="utf-8")
-        if f'id="{BOX_ID}"' in page_html:
-            continue
-        new_html = insert_box(page_html, box)
-        if new_html is None:
-            logger.warning(
-                'wizard box: no main content element (role="main" or <main>) in %s; '
-                "the page has no box",
-                path,
-                type="wizard_site",
-                subtype="box",
-            )
-            continue
-        path.write_text(new_html, encoding="utf-8")
-    app.builder.wizard_box_pending.clear()
+    context["body"] = insert_box(context["body"], box_html(pathto(PYZ_NAME, 1), more))
 
 
 # -- wizard.pyz ---------------------------------------------------------------
@@ -179,15 +152,10 @@ def _write_pyz(app):
     logger.info("wizard.pyz: %s from %s", Path(app.outdir) / PYZ_NAME, pkgdir)
 
 
-def on_builder_inited(app):
-    app.builder.wizard_box_pending = {}
-
-
 def on_build_finished(app, exception):
     if exception is not None or app.builder.name not in HTML_BUILDERS:
         return
     _write_pyz(app)
-    _insert_pending_boxes(app)
 
 
 # -- Tables -------------------------------------------------------------------
@@ -430,16 +398,62 @@ class OptionsDirective(_TableDirective):
         return [self.table(["Option", "What it does"], rows, kind)]
 
 
+# -- Moved sections ---------------------------------------------------------------
+
+
+class MovedDirective(SphinxDirective):
+    """``.. wizard-moved:: LABEL``: the section LABEL was here and now is elsewhere.
+
+    Leaves an element with the old id (``#LABEL``) and a link to the new place, and
+    notes the page, so that ``docs_map`` may still name this page for the label.
+    """
+
+    required_arguments = 1
+    has_content = False
+
+    def run(self):
+        label = self.arguments[0]
+        para = _para(nodes.Text("This section has moved: see "))
+        para += _ref(self.env, label).children[0]
+        para += nodes.Text(".")
+        para["classes"].append("wizard-moved")
+        document = self.state.document
+        if label in document.ids:
+            raise self.error(f"{self.name}: id {label!r} is already used on this page")
+        para["ids"].append(label)
+        document.ids[label] = para
+        moved = self.env.domaindata.setdefault("wizard_site", {}).setdefault("moved", {})
+        moved[label] = self.env.docname
+        return [para]
+
+
+def _moved(env):
+    return env.domaindata.get("wizard_site", {}).get("moved", {})
+
+
+def on_env_purge_doc(app, env, docname):
+    moved = _moved(env)
+    for label in [label for label, doc in moved.items() if doc == docname]:
+        del moved[label]
+
+
+def on_env_merge_info(app, env, docnames, other):
+    moved = env.domaindata.setdefault("wizard_site", {}).setdefault("moved", {})
+    moved.update({label: doc for label, doc in _moved(other).items() if doc in docnames})
+
+
 # -- Label consistency ----------------------------------------------------------
 
 
-def label_problems(labels, std_labels):
+def label_problems(labels, std_labels, moved=None):
     """Problems with the wizard's labels, one line each.
 
     ``labels``: docs_map.LABELS (label -> (page, title)); ``std_labels``: the std
     domain's labels (label -> (docname, node id, title)). The wizard builds
-    ``PAGE.html#LABEL``, so the label must be on that page with the label as its id.
+    ``PAGE.html#LABEL``, so the label must be on that page with the label as its id,
+    or the page must keep a ``wizard-moved`` anchor for it (``moved``: label -> page).
     """
+    moved = moved or {}
     problems = []
     for label, (page, _title) in sorted(labels.items()):
         docname, node_id, _section = std_labels.get(label, ("", "", ""))
@@ -447,6 +461,8 @@ def label_problems(labels, std_labels):
             problems.append(
                 f"label {label!r} (wizard/diagnosis/docs_map.py) is not defined; it belongs on page {page!r}"
             )
+        elif docname != page and moved.get(label) == page:
+            continue  # the old URL lands on the anchor left behind, which links on
         elif docname != page:
             problems.append(
                 f"label {label!r} is on page {docname!r}, but wizard/diagnosis/docs_map.py says {page!r}"
@@ -465,7 +481,7 @@ def on_env_check_consistency(app, env):
     except (ImportError, AttributeError) as exc:
         logger.warning("wizard labels: cannot load docs_map.LABELS: %s", exc, type="wizard_site")
         return
-    for problem in label_problems(labels, env.get_domain("std").labels):
+    for problem in label_problems(labels, env.get_domain("std").labels, _moved(env)):
         logger.warning("wizard labels: %s", problem, type="wizard_site", subtype="labels")
 
 
@@ -476,13 +492,15 @@ def setup(app):
     app.add_directive("wizard-checks", ChecksDirective)
     app.add_directive("wizard-exit-codes", ExitCodesDirective)
     app.add_directive("wizard-options", OptionsDirective)
-    app.connect("builder-inited", on_builder_inited)
+    app.add_directive("wizard-moved", MovedDirective)
+    app.connect("env-purge-doc", on_env_purge_doc)
+    app.connect("env-merge-info", on_env_merge_info)
     app.connect("html-page-context", on_html_page_context)
     app.connect("env-check-consistency", on_env_check_consistency)
     app.connect("build-finished", on_build_finished)
     return {
         "version": "1",
-        "env_version": 1,
+        "env_version": 2,
         "parallel_read_safe": True,
         "parallel_write_safe": True,
     }
