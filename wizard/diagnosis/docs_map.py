@@ -32,14 +32,14 @@ LABELS = {
     "too-many-processes": ("low-memory", "Too many processes"),
     "jupyter-halt": ("jupyter-halt", "Shut down a kernel"),
     "plain-jupyter-server": ("plain-jupyter-server", "Plain Jupyter server"),
-    "kernel-cannot-start": ("plain-jupyter-server", "A kernel that cannot start"),
+    "kernel-cannot-start": ("jupyter-kernel-terminated", "A kernel that cannot start"),
     "kernel-signals": ("kernel-signals", "What the message says"),
     "wizard": ("wizard", "The troubleshooting wizard"),
     "wizard-run": ("wizard", "Run a notebook outside Jupyter"),
     "wizard-halt": ("wizard", "Free memory: halt kernels"),
     "wizard-watch": ("wizard", "Record how kernels die"),
     "wizard-checks": ("wizard", "What the wizard checks"),
-    "wizard-json": ("wizard", "JSON output"),
+    "wizard-json": ("wizard-reference", "JSON output"),
     "wizard-exit-codes": ("wizard", "Exit codes"),
 }
 
