@@ -126,6 +126,12 @@ def build_parser():
         help="stop after this long (default: run until stopped)",
     )
     p.add_argument("--once", action="store_true", help="take one sample and stop")
+    p.add_argument(
+        "--textfile",
+        metavar="DIR",
+        help="after each sample, write the kernel metrics to DIR/kernel_wizard.prom "
+        "for node_exporter's textfile collector",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     return p
 
@@ -151,6 +157,14 @@ def main(argv, ctx):
     if not args.interval >= MIN_INTERVAL:
         ctx.stderr.write(f"{prog}: --interval must be at least {MIN_INTERVAL:g} s (see --help)\n")
         return exitcodes.USAGE
+    if args.textfile:
+        from wizard import metrics
+
+        args.textfile = os.path.abspath(os.path.expanduser(args.textfile))
+        bad = metrics.check_textfile_dir(args.textfile)
+        if bad:
+            ctx.stderr.write(f"{prog}: {bad}\n")
+            return exitcodes.USAGE
 
     from wizard import history
 
@@ -187,6 +201,11 @@ def record(ctx, args, db, retention, max_bytes, duration):
         ctx.stderr.write(f"wizard watch: cannot open {db}: {exc}\n")
         return exitcodes.PROBLEM
     rec = recorder.Recorder(store, name="watch")
+    textfile = None
+    if args.textfile:
+        from wizard import metrics
+
+        textfile = metrics.Textfile(args.textfile)
     state = {"sleeping": False, "stop": False}
 
     def on_signal(signum, frame):
@@ -215,9 +234,14 @@ def record(ctx, args, db, retention, max_bytes, duration):
         while not state["stop"]:
             t0 = time.monotonic()
             try:
-                for d in rec.sample():
+                found = rec.sample()
+                for d in found:
                     say(history.describe(d) + f" [{d['cause']}]")
                 failures = 0
+                bad = textfile.write(rec, found) if textfile else None
+                if bad and bad not in errors_said:
+                    errors_said.add(bad)
+                    _say(ctx, f"wizard watch: {bad}", stream=ctx.stderr)
             except sqlite3.Error as exc:
                 # e.g. locked by a long reader, or the disk is full: say so once, go on
                 failures += 1
