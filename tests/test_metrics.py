@@ -32,11 +32,15 @@ DASHBOARD = REPO / "contrib" / "grafana" / "kernel-wizard-dashboard.json"
 ENABLE = '--ServerApp.jpserver_extensions={"wizard.server_ext": True}'
 BIG_LIMIT = 600 << 20  # room for three kernels, a child and the server; the hog still dies
 
-# A kernel's child that holds ~40 MiB (written, so resident) and says when it does.
+# A kernel's child that holds ~40 MiB (written, so resident) and says when it does; it
+# ignores the SIGINT a kernel shutdown sends its process group (the test kills it).
+CHILD_CODE = (
+    "import signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+    "x = b'x' * (40 << 20); print('ready', flush=True); time.sleep(600)"
+)
 CHILD = (
     "import subprocess, sys\n"
-    "p = subprocess.Popen([sys.executable, '-c', \"x = b'x' * (40 << 20); "
-    "print('ready', flush=True); import time; time.sleep(600)\"], stdout=subprocess.PIPE)\n"
+    f"p = subprocess.Popen([sys.executable, '-c', {CHILD_CODE!r}], stdout=subprocess.PIPE)\n"
     "p.stdout.readline()\n"
     "print(p.pid)\n"
 )
