@@ -15,6 +15,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.parse
 from pathlib import Path
@@ -524,3 +525,27 @@ def test_dashboard_uses_only_these_metrics_and_jupyterhubs():
     assert "Kernel deaths by cause" in titles
     assert "Kernel memory against the limit" in titles
     assert "Top servers by kernel deaths" in titles
+
+
+# -- the benchmark -------------------------------------------------------------------------
+
+
+@pytest.mark.server
+def test_metrics_benchmark_reports_its_figures():
+    import jupyter_fixtures
+
+    jupyter_fixtures.need_jupyter()
+    done = subprocess.run(
+        [sys.executable, "benchmarks/bench_metrics.py", "--kernels", "3", "--scrapes", "5"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = done.stdout
+    assert "/metrics with 3 kernels, 5 scrapes per server" in out, out
+    for name in ("without", "with"):
+        assert re.search(rf"{name} extension: +\d+\.\d+ ms per scrape \(median\)", out), out
+    assert re.search(r"ratio with / without \(median\): \d+\.\d+", out), out
+    assert 'kernel memory series: 1 (jupyter_kernel_memory_bytes{kernel_name="sleeper"})' in out
