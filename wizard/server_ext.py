@@ -56,6 +56,12 @@ def _load_jupyter_server_extension(serverapp):
             _current = ext
     except Exception as exc:  # the server must start whatever happens here
         log.warning("wizard.server_ext: not started: %s: %s", type(exc).__name__, exc)
+    try:  # kernel deaths and memory on the server's own /metrics
+        from wizard.server import metrics
+
+        metrics.install(serverapp, log)
+    except Exception as exc:
+        log.warning("wizard.server_ext: no metrics: %s: %s", type(exc).__name__, exc)
 
 
 # ---------------------------------------------------------------------------
@@ -224,12 +230,15 @@ class Extension:
             store.close()
 
     def _step(self, rec, sample=True):
+        from wizard.server import metrics
+
         with self.mutex:
             exits, self.exits = self.exits, []
         try:
             rec.tick()
             for obs in exits:
                 d = rec.note_exit(obs)
+                metrics.deaths.record(d)
                 self.log.info(
                     "wizard.server_ext: kernel %s (pid %s) ended: %s%s",
                     obs.get("kernel_id"),

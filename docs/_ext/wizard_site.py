@@ -37,6 +37,7 @@ logger = logging.getLogger(__name__)
 
 HTML_BUILDERS = frozenset({"html", "dirhtml", "singlehtml"})
 PYZ_NAME = "wizard.pyz"
+DOCS_MAP = "wizard/diagnosis/docs_map.py"  # named in the label check's warnings
 BOX_ID = "wizard-box"
 BOX_TITLE = "Kernel died? Run the wizard"
 # Zip entries get this timestamp so the same sources give the same wizard.pyz.
@@ -459,13 +460,13 @@ def label_problems(labels, std_labels, moved=None):
         docname, node_id, _section = std_labels.get(label, ("", "", ""))
         if not docname:
             problems.append(
-                f"label {label!r} (wizard/diagnosis/docs_map.py) is not defined; it belongs on page {page!r}"
+                f"label {label!r} ({DOCS_MAP}) is not defined; it belongs on page {page!r}"
             )
         elif docname != page and moved.get(label) == page:
             continue  # the old URL lands on the anchor left behind, which links on
         elif docname != page:
             problems.append(
-                f"label {label!r} is on page {docname!r}, but wizard/diagnosis/docs_map.py says {page!r}"
+                f"label {label!r} is on page {docname!r}, but {DOCS_MAP} says {page!r}"
             )
         elif node_id != label:
             problems.append(

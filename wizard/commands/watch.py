@@ -76,6 +76,12 @@ def build_parser():
         help="stop after this long (default: run until stopped)",
     )
     p.add_argument("--once", action="store_true", help="take one sample and stop")
+    p.add_argument(
+        "--textfile",
+        metavar="DIR",
+        help="after each sample, write the kernel metrics to DIR/kernel_wizard.prom "
+        "for node_exporter's textfile collector",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     return p
 
@@ -98,6 +104,13 @@ def main(argv, ctx):
         raise UsageError(f"not a duration or size: {exc} (see --help)") from None
     if not args.interval >= MIN_INTERVAL:
         raise UsageError(f"--interval must be at least {MIN_INTERVAL:g} s (see --help)")
+    if args.textfile:
+        from wizard.server import metrics
+
+        args.textfile = os.path.abspath(os.path.expanduser(args.textfile))
+        bad = metrics.check_textfile_dir(args.textfile)
+        if bad:
+            raise UsageError(bad)
 
     db = (
         os.path.abspath(os.path.expanduser(args.db))
@@ -133,6 +146,11 @@ def record(ctx, args, db, retention, max_bytes, duration):
         say(ctx, NAME, f"cannot open {db}: {exc}")
         return exitcodes.PROBLEM
     rec = recorder.Recorder(store, name="watch")
+    textfile = None
+    if args.textfile:
+        from wizard.server import metrics
+
+        textfile = metrics.Textfile(args.textfile)
     state = {"sleeping": False, "stop": False}
 
     def on_signal(signum, frame):
@@ -161,9 +179,14 @@ def record(ctx, args, db, retention, max_bytes, duration):
         while not state["stop"]:
             t0 = time.monotonic()
             try:
-                for d in rec.sample():
+                found = rec.sample()
+                for d in found:
                     tell(deathtext.describe(d) + f" [{d['cause']}]")
                 failures = 0
+                bad = textfile.write(rec, found) if textfile else None
+                if bad and bad not in errors_said:
+                    errors_said.add(bad)
+                    say(ctx, NAME, bad)
             except sqlite3.Error as exc:
                 # e.g. locked by a long reader, or the disk is full: say so once, go on
                 failures += 1
