@@ -54,6 +54,9 @@ def _load_jupyter_server_extension(serverapp):
             install_hooks()
             ext.start()
             _current = ext
+        from wizard import server_api
+
+        server_api.setup_handlers(serverapp)
     except Exception as exc:  # the server must start whatever happens here
         log.warning("wizard.server_ext: not started: %s: %s", type(exc).__name__, exc)
 
