@@ -159,7 +159,9 @@ def deaths(db_path, query, now, docs_base=None):
 
     errors = []
     window = max(now - query["since"], 0.0) + 5.0
-    found = history.recent_deaths(db_path, since_seconds=window, limit=10 * MAX_LIMIT, errors=errors)
+    found = history.recent_deaths(
+        db_path, since_seconds=window, limit=10 * MAX_LIMIT, errors=errors
+    )
     out = []
     for d in found:
         if d["time"] < query["since"]:
@@ -330,9 +332,7 @@ def _handlers():
                 return self.fail(400, str(exc))
             db = self.db_path()
             if db is None:
-                return self.answer(
-                    {"schema": SCHEMA, "now": now, "recording": False, "deaths": []}
-                )
+                return self.answer({"schema": SCHEMA, "now": now, "recording": False, "deaths": []})
             self.answer(deaths(db, query, now, self.docs_base()))
 
     class ReportHandler(Base):

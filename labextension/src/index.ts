@@ -197,7 +197,8 @@ function announce(
         label: 'What to do',
         caption: death.url,
         displayType: 'link',
-        callback: () => {
+        callback: (event: MouseEvent) => {
+          event.preventDefault(); // keep the notification
           window.open(death.url, '_blank', 'noopener');
         }
       },
@@ -212,7 +213,8 @@ function announce(
         label: 'Details',
         caption: 'The evidence, as python -m wizard -v shows it',
         displayType: 'accent',
-        callback: () => {
+        callback: (event: MouseEvent) => {
+          event.preventDefault();
           void showDetails(settings, death);
         }
       }
