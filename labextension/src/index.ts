@@ -205,7 +205,8 @@ function announce(
       {
         label: 'Halt idle kernels',
         caption: 'Shut down every idle kernel; a busy one is never halted',
-        callback: () => {
+        callback: (event: MouseEvent) => {
+          event.preventDefault();
           void haltIdle(settings, spare);
         }
       },
