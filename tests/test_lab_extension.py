@@ -276,6 +276,15 @@ def browser_context(tmp_path):
             context.close()
 
 
+# Notebook 7.6's own page raises this on load here, with the kernel-wizard extension
+# disabled too (checked with `jupyter labextension disable kernel-wizard`): not ours.
+NOTEBOOK7_OWN = "Cannot read properties of undefined (reading 'schema')"
+
+
+def _ours(errors):
+    return [e for e in errors if e != NOTEBOOK7_OWN]
+
+
 def _open(context, server, path, errors, ui="lab/tree"):
     page = context.new_page()
     page.on("console", lambda m: m.type == "error" and errors.append(m.text))
@@ -435,7 +444,7 @@ def test_notebook7_names_the_cause(jupyter_server_factory, tmp_path):
         _run_first_cell(page)
         toast = _toast(page, "SIGSEGV", 20)
         assert "crash.ipynb's kernel died of SIGSEGV in native code" in toast.inner_text()
-    assert load_errors == [], load_errors
+    assert _ours(load_errors) == [], load_errors
 
 
 @pytest.mark.server
@@ -452,7 +461,8 @@ def test_silent_without_the_server_extension(jupyter_server_factory, tmp_path, u
         _idle(server, "plain.ipynb")
         _run_first_cell(page)
         page.locator(".jp-OutputArea-output", has_text="2").first.wait_for()
-    assert errors == [] and asked == []
+    assert asked == []
+    assert (errors if ui == "lab/tree" else _ours(errors)) == [], errors
 
 
 # ---------------------------------------------------------------------------
