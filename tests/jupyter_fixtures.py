@@ -114,6 +114,10 @@ class JupyterServer:
         ]
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             cmd.append("--allow-root")
+        if not self._enables_wizard():
+            # Installing the package enables wizard.server_ext in every server of the
+            # environment; a test server runs without it unless the test enables it.
+            cmd.append('--ServerApp.jpserver_extensions={"wizard.server_ext": False}')
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
                 cmd,
@@ -140,6 +144,17 @@ class JupyterServer:
             time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"jupyter_server did not start within {timeout} s:\n{self.log()}")
+
+    def _enables_wizard(self):
+        """Whether the test enables wizard.server_ext itself (argument or config file)."""
+        if any("wizard.server_ext" in a for a in self.extra_args):
+            return True
+        config = self.base / "config"
+        return config.is_dir() and any(
+            "wizard.server_ext" in f.read_text(errors="replace")
+            for f in config.rglob("*")
+            if f.is_file()
+        )
 
     def stop(self, timeout=15.0):
         """SIGTERM (the server shuts its kernels down), then SIGKILL what is left."""

@@ -465,9 +465,7 @@ def label_problems(labels, std_labels, moved=None):
         elif docname != page and moved.get(label) == page:
             continue  # the old URL lands on the anchor left behind, which links on
         elif docname != page:
-            problems.append(
-                f"label {label!r} is on page {docname!r}, but {DOCS_MAP} says {page!r}"
-            )
+            problems.append(f"label {label!r} is on page {docname!r}, but {DOCS_MAP} says {page!r}")
         elif node_id != label:
             problems.append(
                 f"label {label!r} on page {page!r} has the anchor {node_id!r}; the wizard "

@@ -42,3 +42,60 @@ def describe(d, now=None):
     else:
         text += "; how, the recorder could not tell"
     return text
+
+
+STARTUP_EXIT = 30.0  # seconds: an exit this soon after the start is a failed start
+
+
+def _who(d):
+    nb = d.get("notebook")
+    return f"{os.path.basename(nb)}'s kernel" if nb else "A kernel"
+
+
+def _holding(d):
+    if d.get("rss_bytes") is None:
+        return ""
+    text = f" holding {fmt.size(d['rss_bytes'])}"
+    if d.get("limit_bytes"):
+        text += f" of its {fmt.size(d['limit_bytes'])} limit"
+    return text
+
+
+def cause_line(d):
+    """``(summary, label)`` of a recorded death: the notification's one line.
+
+    "big.ipynb's kernel was killed by the out-of-memory killer holding 1.9 GiB of its
+    2.0 GiB limit", with the label of the site's section that fits it.
+    """
+    from wizard.diagnosis import signals
+
+    who = _who(d)
+    cause = d.get("cause")
+    sig = d.get("signal")
+    if cause == "shutdown":
+        return f"{who} was shut down on request", "jupyter-halt"
+    if cause == "oom-kill":
+        return (
+            f"{who} was killed by the out-of-memory killer{_holding(d)}",
+            "kernel-terminated-memory",
+        )
+    if cause == "signal" and sig:
+        row = signals.BY_NAME.get(sig)
+        label = row["next"] if row else "kernel-terminated-other"
+        if sig == "SIGKILL":
+            return (
+                f"{who} was killed by SIGKILL, with no out-of-memory kill recorded{_holding(d)}",
+                label,
+            )
+        where = " in native code" if row and row["cause"] == "native" else ""
+        return f"{who} died of {sig}{where}", label
+    if cause == "exit":
+        code = d.get("exit_code")
+        started = d.get("started")
+        if started is not None and d.get("time") and d["time"] - started < STARTUP_EXIT:
+            return f"{who} could not start: exited with code {code}", "kernel-cannot-start"
+        return f"{who} exited with code {code}", "kernel-cannot-start"
+    return (
+        f"{who} died, and how could not be told: it left no exit status or kernel-log record",
+        "kernel-terminated-other",
+    )
