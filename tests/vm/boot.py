@@ -100,9 +100,7 @@ def run(scenarios=(), timeout=420, python=None):
             "VM_REPO": str(REPO),
             "VM_ARGS": " ".join(shlex.quote(s) for s in scenarios),
         }
-        (outdir / "job.sh").write_text(
-            "".join(f"{k}={shlex.quote(v)}\n" for k, v in job.items())
-        )
+        (outdir / "job.sh").write_text("".join(f"{k}={shlex.quote(v)}\n" for k, v in job.items()))
         start = time.monotonic()
         with open(outdir / "console.log", "wb") as console:
             proc = subprocess.Popen(

@@ -120,7 +120,10 @@ def inside(cg, cmd, prefix=(), timeout=120, **kw):
     except subprocess.TimeoutExpired:
         p.kill()
         out, err = p.communicate()
-    result = {"inside_returncode": p.returncode, "inside_seconds": round(time.monotonic() - start, 3)}
+    result = {
+        "inside_returncode": p.returncode,
+        "inside_seconds": round(time.monotonic() - start, 3),
+    }
     try:
         result.update(json.loads(out))
     except ValueError:

@@ -68,8 +68,10 @@ def main():
         data["seconds"] = round(time.monotonic() - start, 3)
         data["dmesg"], data["dmesg_filler_lines"] = kmsg.since(skip=scenarios.NOISE)
         save(outdir, name, data)
-        print(f"vm-runner: {name} {'FAILED' if 'error' in data else 'done'} "
-              f"in {data['seconds']}s", flush=True)
+        print(
+            f"vm-runner: {name} {'FAILED' if 'error' in data else 'done'} in {data['seconds']}s",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":
