@@ -6,7 +6,8 @@ files (``memory.*``, ``pids.*``, ``/proc/self/cgroup``, ``/proc/self/mountinfo``
 the kernel log). Every check compares the two; no number is written down here.
 
 Tests of what the wizard does not get right yet are marked xfail with the reason;
-they assert the behaviour it should have. ``WIZARD_VM_DUMP=DIR`` writes all the
+they assert the behaviour it should have. ``raises=AssertionError``: a scenario
+that did not run is an error, never an expected failure. ``WIZARD_VM_DUMP=DIR`` writes all the
 captured files to DIR (see ``tests/vm/dump.py``).
 """
 
@@ -175,6 +176,7 @@ def test_group_kill_kernel_facts(vm):
     reason="group-kill members carry no cgroup in the kernel log and are kept as "
     "possibly ours: a cgroup with oom_kill 0 reports another pod's kills",
     strict=False,
+    raises=AssertionError,
 )
 def test_group_kills_are_not_another_cgroups(vm):
     s = scenario(vm, "oom_group")
@@ -187,6 +189,7 @@ def test_group_kills_are_not_another_cgroups(vm):
 @pytest.mark.xfail(
     reason="the group kill's victim has two Killed lines and is listed (and counted) twice",
     strict=False,
+    raises=AssertionError,
 )
 def test_group_kill_lists_each_process_once(vm):
     s = scenario(vm, "oom_group")
@@ -216,7 +219,9 @@ def test_memory_high_no_kill_reported(vm):
 
 
 @pytest.mark.xfail(
-    reason="memory.high and its throttling (memory.events high) are ignored", strict=False
+    reason="memory.high and its throttling (memory.events high) are ignored",
+    strict=False,
+    raises=AssertionError,
 )
 def test_memory_high_is_reported(vm):
     s = scenario(vm, "memory_high")
@@ -248,7 +253,9 @@ def test_cgroupns_remounted_limit(vm):
 
 
 @pytest.mark.xfail(
-    reason="without a remount the mount root is /../.. and the limit is lost", strict=False
+    reason="without a remount the mount root is /../.. and the limit is lost",
+    strict=False,
+    raises=AssertionError,
 )
 def test_cgroupns_not_remounted_limit(vm):
     s = scenario(vm, "cgroupns")
@@ -260,6 +267,7 @@ def test_cgroupns_not_remounted_limit(vm):
     reason="kernel-log paths are the host's view; inside a namespace every kill is "
     "kept as ours although none provably lies inside the namespace root",
     strict=False,
+    raises=AssertionError,
 )
 def test_cgroupns_other_pods_kills_not_ours(vm):
     s = scenario(vm, "cgroupns")
@@ -292,6 +300,7 @@ def test_pids_limit_is_the_pods(vm):
 @pytest.mark.xfail(
     reason="pids.events is read at the limiting cgroup; refused forks count in the child's",
     strict=False,
+    raises=AssertionError,
 )
 def test_pids_refused_forks_seen(vm):
     s = scenario(vm, "pids_limit")
@@ -312,6 +321,7 @@ def test_run_in_container_kernel_facts(vm):
     reason="cgroup.subtree_control is EBUSY in a cgroup with processes: the run falls "
     "back to an address-space limit (MemoryError instead of the kernel's SIGKILL)",
     strict=False,
+    raises=AssertionError,
 )
 def test_run_in_container_uses_a_child_cgroup(vm):
     s = scenario(vm, "run_in_container")
@@ -337,6 +347,7 @@ def test_busy_log_kernel_facts(vm):
     reason="the kernel log is read oldest-first within 0.25 s and silently cut: the "
     "newest kills are the ones missed",
     strict=False,
+    raises=AssertionError,
 )
 def test_busy_log_newest_kill_found(vm):
     s = scenario(vm, "busy_log")

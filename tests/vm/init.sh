@@ -1,8 +1,9 @@
 #!/bin/busybox sh
-# PID 1 of the guest: mount the host's / read-only under a tmpfs overlay, give it a
-# fresh proc/sys/dev and a cgroup2 hierarchy with the memory and pids controllers,
-# and run the scenario runner in it. Every line this prints goes to the serial
-# console, which the host keeps as console.log.
+# PID 1 of the guest: mount the host's / read-only under a tmpfs overlay, give it
+# a fresh proc, sys and dev and a cgroup2 hierarchy with the memory and pids
+# controllers, and run the scenario runner in it. /tmp stays the host's (writable
+# through the overlay), so an interpreter in a virtualenv under /tmp runs too.
+# Every line this prints goes to the serial console, kept by the host as console.log.
 /bin/busybox --install -s /bin
 export PATH=/bin
 
@@ -29,7 +30,6 @@ R=/newroot
 mount -t proc proc $R/proc
 mount -t sysfs sysfs $R/sys
 mount -t devtmpfs devtmpfs $R/dev
-mount -t tmpfs tmpfs $R/tmp
 mount -t cgroup2 cgroup2 $R/sys/fs/cgroup || die "mount cgroup2"
 echo "+memory +pids" > $R/sys/fs/cgroup/cgroup.subtree_control || die "enable controllers"
 mkdir -p $R/run/vm-out
