@@ -105,4 +105,7 @@ def build(kernel, cache):
     tmp = out.with_suffix(".partial")
     tmp.write_bytes(c.bytes())
     tmp.rename(out)
+    for old in cache.glob("initramfs-*.cpio"):
+        if old != out:  # built from an older init.sh or busybox: never used again
+            old.unlink()
     return out
