@@ -95,6 +95,12 @@ RULES = [
     (r"free -h|top -b -n 1 .*|smem -ntk", RUN, ""),
     (r"ps .*", RUN, ""),
     (r"jupyter (kernelspec list|server list|--paths)", RUN, ""),
+    (r"jupyter (labextension list|server extension list)", RUN, ""),
+    (
+        r"python labextension/build\.py",
+        NOT_RUN,
+        "rebuilds the lab extension (minutes, Node.js); test_lab_extension checks the build",
+    ),
     (r"jupyter nbconvert --to (script|notebook --execute) NOTEBOOK\.ipynb", RUN, ""),
     (r"/usr/bin/time -v (python|PYTHON) (SCRIPT|NOTEBOOK)\.py", RUN, ""),
     (r"(python|PYTHON) (-X faulthandler )?(SCRIPT|NOTEBOOK)\.py", RUN, ""),

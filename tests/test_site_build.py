@@ -305,13 +305,18 @@ def test_no_sentence_of_the_seed_page_is_copied(pages):
 
 def test_the_wizard_page_renders_the_wizards_tables(pages):
     """The directives are used where the labels say; their rows are there."""
-    from wizard.base import exitcodes
+    from wizard.commands import registry
     from wizard.diagnosis import rules
 
     page = pages[f"{docs_map.LABELS['wizard'][0]}.html"]
     assert {f"finding-{rule['id']}" for rule in rules.RULES} <= page.ids
     assert {f"check-{check['id']}" for check in rules.CHECKS} <= page.ids
-    assert {f"wizard-exit-{code}" for code in exitcodes.ALL} <= page.ids
+    # each command's exit-code table is its own EXIT_CODES, row by row
+    main = registry.module_of("")
+    assert {f"wizard-exit-{code}" for code in main.EXIT_CODES} <= page.ids
+    for name in ("run", "halt"):
+        codes = registry.module_of(name).EXIT_CODES
+        assert {f"wizard-{name}-exit-{code}" for code in codes} <= page.ids, name
 
 
 # -- Finding one's message ------------------------------------------------------------

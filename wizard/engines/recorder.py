@@ -18,7 +18,6 @@ OOM-kill count. A kernel seen last time and gone now has died; the evidence of h
 goes: a fixed retention and a size cap.
 """
 
-import os
 import time
 
 from wizard.diagnosis import endings as deaths
@@ -62,21 +61,11 @@ class Cgroups:
         }
 
 
-def host_total(root):
-    try:
-        for line in root.read_text("/proc/meminfo", 8192).split("\n"):
-            if line.startswith("MemTotal:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        return None
-    return None
-
-
 def server_parent(root, ppid):
     """``ppid`` when that process is a Jupyter server, else None."""
     if not ppid or ppid <= 1:
         return None
-    return ppid if looks_like_server(procfs.read_cmdline(root.path("/proc"), ppid)) else None
+    return ppid if looks_like_server(procfs.read_cmdline(procfs.proc_dir(root), ppid)) else None
 
 
 # ---------------------------------------------------------------------------
@@ -100,7 +89,8 @@ class Recorder:
         self.evidence = evidence.Evidence()
         self.btime = procfs.boot_time(self.root)
         self.clk = procfs.clock_ticks()
-        self.host_total = host_total(self.root)
+        self.host_total = procfs.host_total(self.root)
+        self.proc = procfs.proc_dir(self.root)
         self.known = {}  # (pid, started) -> kernel state
         self.cg_now = {}  # cgroup path -> reading of this sample
         self.cg_hist = {}  # cgroup path -> [(time, OOM-kill count)] of the last minutes
@@ -231,7 +221,7 @@ class Recorder:
         if cg is not None:
             state["cgroup_id"] = cg
             state["cgroup"] = cg[1]
-        st = procfs.read_stat(self.root.path("/proc"), k["pid"])
+        st = procfs.read_stat(self.proc, k["pid"])
         if st is not None:
             state["server_pid"] = server_parent(self.root, st.ppid)
         return state
@@ -267,7 +257,7 @@ class Recorder:
     def _still_there(self, key):
         """Whether the process still runs (a scan can miss it: unreadable for a moment)."""
         pid, started = key
-        st = procfs.read_stat(self.root.path("/proc"), pid)
+        st = procfs.read_stat(self.proc, pid)
         if st is None or st.zombie:
             return False
         ticks = self._start_ticks(started)
@@ -292,7 +282,7 @@ class Recorder:
             "recorded_by": self.name,
         }
         # A zombie still holds its exit status until the parent reaps it.
-        st = procfs.read_stat(self.root.path("/proc"), pid)
+        st = procfs.read_stat(self.proc, pid)
         ticks = self._start_ticks(started)
         zombie = st is not None and st.state == "Z" and st.exit_code is not None
         if zombie and (ticks is None or abs(st.start_ticks - ticks) < 2):
@@ -360,7 +350,7 @@ class Recorder:
             requested = None
             if ev["kernel_id"] in restarted:
                 pass  # the server started it again: it did not stop on purpose
-            elif not os.path.isdir(self.root.path(f"/proc/{p['server_pid']}")):
+            elif not procfs.exists(self.proc, p["server_pid"]):
                 requested = "server-gone"
             else:
                 if listing is None:

@@ -45,8 +45,8 @@ class Sampler:
         self.pid, self.cg = pid, cg
         self.peak = 0
         self.samples = 0
-        self.proc = os.path.isdir("/proc/self")
-        self.children_file = os.path.exists(f"/proc/self/task/{os.getpid()}/children")
+        self.proc = procfs.REAL if os.path.isdir(procfs.REAL + "/self") else None
+        self.children_file = procfs.has_children_files(procfs.REAL)
         self.next_full_scan = 0.0
 
     def sample(self, now):
@@ -56,12 +56,12 @@ class Sampler:
             pids = cgroup_child.pids_in(self.cg)
         elif self.children_file or now >= self.next_full_scan:
             # without the children files the tree comes from a scan of all of /proc
-            pids = [self.pid, *procfs.ProcTree("/proc").descendants(self.pid)]
+            pids = [self.pid, *procfs.ProcTree(self.proc).descendants(self.pid)]
             self.next_full_scan = now + 0.25
         else:
             return
         self.samples += 1
-        self.peak = max(self.peak, sum(procfs.statm_rss("/proc", p, _PAGE) or 0 for p in pids))
+        self.peak = max(self.peak, sum(procfs.statm_rss(self.proc, p, _PAGE) or 0 for p in pids))
 
 
 # -- the run ---------------------------------------------------------------------------
@@ -393,10 +393,10 @@ def live_leftovers(pgid, cg):
     found = set()
     if cg is not None:
         found.update(cgroup_child.pids_in(cg))
-    if os.path.isdir("/proc/self"):
-        for name in os.listdir("/proc"):
+    if os.path.isdir(procfs.REAL + "/self"):
+        for name in procfs.list_pids(procfs.REAL):
             if name.isdigit():
-                st = procfs.read_stat("/proc", name)
+                st = procfs.read_stat(procfs.REAL, name)
                 if st and st.pgrp == pgid:
                     found.add(int(name))
     else:  # no /proc: ask the group as a whole
@@ -405,7 +405,7 @@ def live_leftovers(pgid, cg):
             found.add(pgid)
         except OSError:
             pass  # no one left
-    return {p for p in found if not getattr(procfs.read_stat("/proc", p), "zombie", True)}
+    return {p for p in found if not getattr(procfs.read_stat(procfs.REAL, p), "zombie", True)}
 
 
 def _stop_strays(pid, cg, signal_group, signal):

@@ -59,7 +59,7 @@ def probe(root, uid=None):
 def _use_proc(root):
     if root.real and not sys.platform.startswith("linux"):
         return False
-    return os.path.isdir(root.path("/proc"))
+    return procfs.has_proc(root)
 
 
 # ---------------------------------------------------------------------------
@@ -202,7 +202,7 @@ def _resolve_conn(conn, pid, proc):
     if proc is not None:
         # relative to the kernel's working directory, where ipykernel looks first
         try:
-            return os.path.join(os.readlink(f"{proc}/{pid}/cwd"), conn)
+            return os.path.join(procfs.cwd(proc, pid), conn)
         except OSError:
             pass
     from wizard.system import jupyter_paths
@@ -252,9 +252,9 @@ def _fill_names(root, k, family, environ_reader, result):
 
 
 def _scan_proc(root, uid, result):
-    proc = root.path("/proc")
+    proc = procfs.proc_dir(root)
     try:
-        names = os.listdir(proc)
+        names = procfs.list_pids(proc)
     except OSError as e:
         result["errors"].append(f"cannot list /proc: {e.strerror or e}")
         return
@@ -262,17 +262,9 @@ def _scan_proc(root, uid, result):
     found = []  # (pid, family, conn, argv)
     scanned = denied = vanished = 0
     for name in names:
-        if not name.isdigit():
-            continue
         scanned += 1
         try:
-            fd = os.open(f"{proc}/{name}/cmdline", os.O_RDONLY)
-            try:
-                data = os.read(fd, 4096)
-                if len(data) == 4096:  # a long command line: read the rest
-                    data += os.read(fd, CMDLINE_MAX - 4096)
-            finally:
-                os.close(fd)
+            data = procfs.read_cmdline_raw(proc, name)
         except PermissionError:
             denied += 1
             continue
@@ -299,10 +291,8 @@ def _scan_proc(root, uid, result):
     conn_of = {pid: conn for pid, _, conn, _ in found}
     for pid, family, conn, argv in found:
         try:
-            st = os.stat(f"{proc}/{pid}")
-            stat = procfs.parse_stat(
-                procfs.read(f"{proc}/{pid}/stat", 4096).decode("ascii", "replace")
-            )
+            owner = procfs.owner(proc, pid)
+            stat = procfs.read_stat(proc, pid)
         except PermissionError:
             result["denied"] += 1
             continue
@@ -312,7 +302,7 @@ def _scan_proc(root, uid, result):
         if stat is None:
             result["vanished"] += 1
             continue
-        if uid is not None and st.st_uid != uid:
+        if uid is not None and owner != uid:
             continue
         # A wrapper (conda run, a shell script) and the kernel it starts name the same
         # file: keep the outermost, whose tree holds both.
@@ -322,7 +312,7 @@ def _scan_proc(root, uid, result):
         if rss is None:
             result["vanished"] += 1
             continue
-        k = _new_kernel(pid, _resolve_conn(conn, pid, proc), argv, st.st_uid)
+        k = _new_kernel(pid, _resolve_conn(conn, pid, proc), argv, owner)
         k["started"] = stat.started(btime, clk)
         # kernels below this one are listed on their own: not counted twice
         desc = tree.descendants(pid, {p for p, c in conn_of.items() if c != conn})
@@ -331,7 +321,7 @@ def _scan_proc(root, uid, result):
             rss += procfs.statm_rss(proc, d, page) or 0
         k["rss_bytes"] = rss
         _fill_names(
-            root, k, family, lambda p=pid: procfs.read(f"{proc}/{p}/environ", ENVIRON_MAX), result
+            root, k, family, lambda p=pid: procfs.read_environ(proc, p, ENVIRON_MAX), result
         )
         result["kernels"].append(k)
 

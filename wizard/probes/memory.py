@@ -52,7 +52,7 @@ Elsewhere (no ``/proc``)
 
 import sys
 
-from wizard.system import cgroup_files, kernlog
+from wizard.system import cgroup_files, kernlog, procfs
 from wizard.system.cgroups import View, add_error, field, garbage, keyed, read
 
 _MEMINFO_KEYS = ("MemTotal", "MemAvailable", "MemFree", "Buffers", "Cached", "SwapTotal")
@@ -62,7 +62,7 @@ _INSANE = 1 << 64
 
 def _meminfo(root, errors):
     """``{key: bytes}`` of the fields we use from /proc/meminfo."""
-    text = read(root, "/proc/meminfo", errors, required=True)
+    text = read(root, procfs.MEMINFO, errors, required=True)
     out = {}
     for line in (text or "").split("\n"):
         key, _, rest = line.partition(":")
@@ -75,9 +75,9 @@ def _meminfo(root, errors):
             if v < _INSANE:
                 out[key] = v
                 continue
-        garbage(errors, f"/proc/meminfo {key}", rest.strip())
+        garbage(errors, f"{procfs.MEMINFO} {key}", rest.strip())
     if text is not None and "MemTotal" not in out:
-        add_error(errors, "/proc/meminfo: no usable MemTotal")
+        add_error(errors, f"{procfs.MEMINFO}: no usable MemTotal")
     if "MemAvailable" not in out and {"MemFree", "Buffers", "Cached"} <= out.keys():
         out["MemAvailable"] = out["MemFree"] + out["Buffers"] + out["Cached"]  # kernels < 3.14
     return out
@@ -132,7 +132,7 @@ def _probe_psutil(out):
 def _is_linux(root):
     if sys.platform.startswith("linux"):
         return True
-    return not root.real and root.exists("/proc")  # a Linux fixture tree on another system
+    return not root.real and procfs.has_proc(root)  # a Linux fixture tree elsewhere
 
 
 def _ours(kills, cgroup):
@@ -172,14 +172,14 @@ def probe(root, oom_log=True):
     host_total = out["host_total_bytes"] = mem.get("MemTotal")
     host_avail = out["host_available_bytes"] = mem.get("MemAvailable")
     if host_avail is not None and host_total is not None and host_avail > host_total:
-        add_error(errors, "/proc/meminfo: MemAvailable is larger than MemTotal")
+        add_error(errors, f"{procfs.MEMINFO}: MemAvailable is larger than MemTotal")
         host_avail = out["host_available_bytes"] = None
     host_swap = mem.get("SwapTotal")
     host_swap_used = None
     if host_swap is not None and mem.get("SwapFree") is not None:
         host_swap_used = max(host_swap - mem["SwapFree"], 0)
-    vmstat = keyed(read(root, "/proc/vmstat", errors, required=True))
-    out["host_oom_kills"] = field(vmstat, "oom_kill", "/proc/vmstat", errors)
+    vmstat = keyed(read(root, procfs.VMSTAT, errors, required=True))
+    out["host_oom_kills"] = field(vmstat, "oom_kill", procfs.VMSTAT, errors)
 
     # Cgroups
     view = View(root, errors)
@@ -244,7 +244,7 @@ def probe(root, oom_log=True):
         path = v2_levels[0][0] + "/memory.pressure"
         pressure = cgroup_files.read_pressure(read(root, path, errors), path, errors)
     if pressure is None:
-        path = "/proc/pressure/memory"
+        path = procfs.PRESSURE
         pressure = cgroup_files.read_pressure(read(root, path, errors), path, errors)
     out["pressure"] = pressure
 

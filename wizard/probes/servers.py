@@ -135,17 +135,17 @@ def _alive(root, pid):
     """``(alive, error)``: does the server's process exist (and is it still a server)?"""
     if pid is None or pid <= 0:
         return False, "the file names no process id"
-    use_proc = sys.platform.startswith("linux") if root.real else root.exists("/proc")
+    use_proc = sys.platform.startswith("linux") if root.real else procfs.has_proc(root)
     if use_proc:
-        proc = root.path(f"/proc/{pid}")
+        proc = procfs.proc_dir(root)
         try:
-            data = procfs.read(os.path.join(proc, "cmdline"), procfs.CMDLINE_MAX)
+            data = procfs.read_cmdline_raw(proc, pid)
         except FileNotFoundError:
             return False, None
         except OSError:
-            return os.path.isdir(proc), None
+            return procfs.exists(proc, pid), None
         if not data:  # a zombie, or a kernel thread
-            stat = procfs.read_stat(root.path("/proc"), pid)
+            stat = procfs.read_stat(proc, pid)
             return stat is not None and not stat.zombie, None
         if not may_be_server(procfs.split_cmdline(data)):
             return False, f"process {pid} is no longer a Jupyter server: the file is stale"

@@ -119,7 +119,7 @@ deaths = DeathCounter()
 
 class MemoryReader:
     """Memory of process trees and the cgroup limit over them, read from /proc and
-    /sys/fs/cgroup at each call (cgroup limits are cached by wizard.engines.recorder.Cgroups)."""
+    the cgroup files at each call (through wizard.engines.recorder.Cgroups)."""
 
     def __init__(self, root=None):
         from wizard.engines import recorder
@@ -127,10 +127,10 @@ class MemoryReader:
         from wizard.system.sysroot import SysRoot
 
         self.root = root or SysRoot()
-        self.proc = self.root.path("/proc")
+        self.proc = procfs.proc_dir(self.root)
         self.page = procfs.page_size()
         self.cgroups = recorder.Cgroups(self.root)
-        self.host_total = recorder.host_total(self.root)
+        self.host_total = procfs.host_total(self.root)
 
     def tree_rss(self, pid, tree):
         """RSS of ``pid`` and everything below it, or None when the process is gone."""

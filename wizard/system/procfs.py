@@ -8,6 +8,11 @@ itself (``root.path("/proc")``), so fixture trees work.
 import os
 
 CMDLINE_MAX = 64 * 1024  # the kernel's own cap on what /proc/PID/cmdline shows
+MEMINFO = "/proc/meminfo"
+VMSTAT = "/proc/vmstat"
+PRESSURE = "/proc/pressure/memory"
+SELF_CGROUP = "/proc/self/cgroup"
+REAL = "/proc"  # the live system's, for processes this wizard started itself
 
 
 def split_cmdline(data):
@@ -169,3 +174,70 @@ class ProcTree:
                 out.add(c)
                 todo.append(c)
         return out
+
+
+def proc_dir(root):
+    """The /proc directory under a ``SysRoot``."""
+    return root.path("/proc")
+
+
+def has_proc(root):
+    """Whether this system (or fixture tree) has a /proc to read."""
+    return os.path.isdir(root.path("/proc"))
+
+
+def exists(proc, pid):
+    return os.path.isdir(f"{proc}/{pid}")
+
+
+def list_pids(proc):
+    """The numeric entries of /proc, as strings. Raises OSError."""
+    return [n for n in os.listdir(proc) if n.isdigit()]
+
+
+def read_cmdline_raw(proc, pid, limit=CMDLINE_MAX):
+    """The raw bytes of /proc/PID/cmdline (short ones in one read). Raises OSError."""
+    fd = os.open(f"{proc}/{pid}/cmdline", os.O_RDONLY)
+    try:
+        data = os.read(fd, 4096)
+        if len(data) == 4096:  # a long command line: read the rest
+            data += os.read(fd, limit - 4096)
+    finally:
+        os.close(fd)
+    return data
+
+
+def owner(proc, pid):
+    """The uid that owns a process. Raises OSError."""
+    return os.stat(f"{proc}/{pid}").st_uid
+
+
+def read_environ(proc, pid, limit):
+    """The raw bytes of /proc/PID/environ. Raises OSError (PermissionError when not ours)."""
+    return read(f"{proc}/{pid}/environ", limit)
+
+
+def cwd(proc, pid):
+    """A process's working directory. Raises OSError."""
+    return os.readlink(f"{proc}/{pid}/cwd")
+
+
+def meminfo(root, limit=64 << 10):
+    """The text of /proc/meminfo. Raises OSError."""
+    return root.read_text(MEMINFO, limit)
+
+
+def host_total(root):
+    """MemTotal in bytes, or None."""
+    try:
+        for line in meminfo(root, 8192).split("\n"):
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def has_children_files(proc):
+    """Whether the kernel lists each task's children (CONFIG_PROC_CHILDREN)."""
+    return os.path.exists(f"{proc}/self/task/{os.getpid()}/children")
