@@ -5,6 +5,7 @@ from wizard.diagnosis.common import (
     halt_commands,
     kernels_of,
     last_crash,
+    run_outside,
 )
 
 
@@ -51,7 +52,7 @@ def recorded_native(facts):
         "Native code in a library crashed, not Jupyter: run the same code outside Jupyter to "
         "see the crash, then upgrade or report that library."
     )
-    return death_finding(d, facts, hint, [command("history")], row["anchor"])
+    return death_finding(d, facts, hint, [run_outside(facts), command("history")], row["anchor"])
 
 
 def recorded_exit(facts):

@@ -212,7 +212,11 @@ def write_checks(p, facts, findings, verbose, only=None):
         if only is not None and check["id"] not in only:
             continue
         status = check_status(check["id"], findings, facts)
-        p.line(f"{p.mark(status)} {check['title']}: {SUMMARIES[check['id']](facts)}")
+        try:
+            summary = SUMMARIES[check["id"]](facts)
+        except Exception as exc:  # facts of a shape no probe should give: say so, go on
+            summary, status = f"cannot be shown ({type(exc).__name__})", "error"
+        p.line(f"{p.mark(status)} {check['title']}: {summary}")
         if check["id"] == "deaths":
             for line in death_lines(p, facts):
                 p.line("      " + line)

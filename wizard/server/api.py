@@ -247,10 +247,7 @@ def _handlers():
             self.answer({"schema": SCHEMA, "error": text}, status)
 
         def db_path(self):
-            from wizard.server import extension
-
-            ext = extension.current()
-            return ext.db_path if ext is not None else None
+            return self.settings.get("kernel_wizard_db")
 
         def docs_base(self):
             return self.settings.get("kernel_wizard_docs_url")
@@ -295,11 +292,15 @@ def _handlers():
     return [("deaths", DeathsHandler), ("report", ReportHandler), ("halt-idle", HaltIdleHandler)]
 
 
-def setup_handlers(serverapp):
-    """Add the API to the server, and tell the page (its config) that it is there."""
+def setup_handlers(serverapp, db_path):
+    """Add the API to the server, and tell the page (its config) that it is there.
+
+    ``db_path`` is the recorder's database the deaths are read from.
+    """
     from jupyter_server.utils import url_path_join
 
     web_app = serverapp.web_app
+    web_app.settings["kernel_wizard_db"] = db_path
     base = web_app.settings.get("base_url", "/")
     conf = serverapp.config.get("KernelWizard", {})
     docs_url = conf.get("docs_url") or os.environ.get("WIZARD_DOCS_URL")

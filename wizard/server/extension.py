@@ -229,7 +229,7 @@ def load(serverapp):
             _current = ext
         from wizard.server import api
 
-        api.setup_handlers(serverapp)
+        api.setup_handlers(serverapp, _current.db_path)
     except Exception as exc:  # the server must start whatever happens here
         log.warning("wizard.server_ext: not started: %s: %s", type(exc).__name__, exc)
     try:  # kernel deaths and memory on the server's own /metrics
