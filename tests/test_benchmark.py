@@ -19,6 +19,10 @@ def test_startup_benchmark_reports_its_ratios():
             "2",
             "--procs",
             "50",
+            "--scale-kernels",
+            "5",
+            "--scale-procs",
+            "20",
         ],
         capture_output=True,
         text=True,
@@ -28,6 +32,8 @@ def test_startup_benchmark_reports_its_ratios():
     assert done.returncode == 0, done.stderr[-3000:]
     out = done.stdout
     assert "wizard with 2 live kernels (found 2)" in out, out
+    assert "at scale: 5 kernels (found 5), 20 others" in out, out
+    assert re.search(r"full report at scale: \d+ ms \(target <= 300\)", out)
     assert re.search(r"worst wizard time / psutil baseline: \d+\.\d+ \(target <= 2\)", out)
     assert re.search(r"largest wizard peak RSS: \d+\.\d+ MiB \(target < 20\)", out)
     assert "jupyter troubleshoot / wizard" in out
