@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -73,11 +74,14 @@ def start_light_kernels(n, tmp):
         conn.write_text(
             json.dumps({"kernel_name": "python3", "jupyter_session": f"{tmp}/bench-{i}.ipynb"})
         )
+        # a shell that waits for its sleep: its own command line names the file, as a
+        # kernel's does, and it has a child, as kernels usually have
         procs.append(
             subprocess.Popen(
-                ["sleep", "600", "-f", str(conn)],
+                ["sh", "-c", "sleep 600; :", "kernel", "-f", str(conn)],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
+                start_new_session=True,  # one group each: stopped with its sleep
             )
         )
     return procs
@@ -148,7 +152,13 @@ def main():
                     )
                 )
             finally:
-                stop(crowd, grace=0)
+                for p in crowd:
+                    try:
+                        os.killpg(p.pid, signal.SIGKILL) if p.args[0] == "sh" else p.kill()
+                    except OSError:
+                        pass  # gone already
+                for p in crowd:
+                    p.wait()
 
     print(
         f"{'command':<52} {'median':>9} {'peak RSS':>10} {'vs psutil':>10} {'troubleshoot/x':>15}"
