@@ -21,43 +21,15 @@ OOM kill; a stop on request explains any status that follows; an exact status
 other than SIGKILL rules an OOM kill out (the OOM killer only sends SIGKILL).
 """
 
+from wizard.diagnosis import signals
+
 OOM_KILL, SHUTDOWN, SIGNAL, EXIT, UNKNOWN = "oom-kill", "shutdown", "signal", "exit", "unknown"
 CAUSES = (OOM_KILL, SHUTDOWN, SIGNAL, EXIT, UNKNOWN)
-
-# Signal names by number (Linux numbering; the table in wizard.diagnosis.signals covers the common
-# ones with their meaning, these only name the rest).
-_NAMES = {
-    1: "SIGHUP",
-    2: "SIGINT",
-    3: "SIGQUIT",
-    4: "SIGILL",
-    5: "SIGTRAP",
-    6: "SIGABRT",
-    7: "SIGBUS",
-    8: "SIGFPE",
-    9: "SIGKILL",
-    10: "SIGUSR1",
-    11: "SIGSEGV",
-    12: "SIGUSR2",
-    13: "SIGPIPE",
-    14: "SIGALRM",
-    15: "SIGTERM",
-    24: "SIGXCPU",
-    25: "SIGXFSZ",
-    31: "SIGSYS",
-}
 
 
 def signal_name(number):
     """``SIGSEGV`` for 11; ``signal 42`` for a number without a name; None for None."""
-    if number is None:
-        return None
-    try:
-        import signal
-
-        return signal.Signals(number).name
-    except (ValueError, AttributeError):
-        return _NAMES.get(number, f"signal {number}")
+    return signals.signal_name(number)
 
 
 def returncode_from_wait_status(status):
@@ -76,7 +48,7 @@ def describe_returncode(rc):
         return None, None
     if rc < 0:
         return signal_name(-rc), None
-    if rc > 128 and rc - 128 in _NAMES:  # a shell in between reports 128 + signal
+    if rc > 128 and rc - 128 in signals.NAMES:  # a shell in between reports 128 + signal
         return signal_name(rc - 128), None
     return None, rc
 

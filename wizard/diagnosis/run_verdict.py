@@ -74,10 +74,7 @@ def describe_signal(number):
     row = signals.BY_NUMBER.get(number)
     if row:
         return row["name"], row["meaning"], row
-    try:
-        name = signal.Signals(number).name
-    except ValueError:
-        name = f"signal {number}"
+    name = signals.signal_name(number)
     text = signal.strsignal(number) if hasattr(signal, "strsignal") else None
     return name, (text + "." if text else "An unusual signal."), None
 

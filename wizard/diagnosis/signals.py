@@ -5,6 +5,34 @@ banner's wording), the site (the ``kernel-signals`` page renders this table,
 one anchored row per entry) and the tests.
 """
 
+# Every signal name by number (Linux numbering): the one table of names. The rows
+# below give the common ones their meaning; their numbers and shell statuses come
+# from here.
+NAMES = {
+    1: "SIGHUP",
+    2: "SIGINT",
+    3: "SIGQUIT",
+    4: "SIGILL",
+    5: "SIGTRAP",
+    6: "SIGABRT",
+    7: "SIGBUS",
+    8: "SIGFPE",
+    9: "SIGKILL",
+    10: "SIGUSR1",
+    11: "SIGSEGV",
+    12: "SIGUSR2",
+    13: "SIGPIPE",
+    14: "SIGALRM",
+    15: "SIGTERM",
+    24: "SIGXCPU",
+    25: "SIGXFSZ",
+    31: "SIGSYS",
+}
+
+
+NUMBERS = {name: number for number, name in NAMES.items()}
+SHELL_OFFSET = 128  # a shell reports death by signal N as exit status 128 + N
+
 # cause: the family of verdicts this ending leads to.
 #   memory       - look at memory first (the OOM killer sends SIGKILL)
 #   native       - native code in a library crashed
@@ -14,8 +42,6 @@ SIGNALS = [
     {
         "anchor": "signal-sigkill",
         "name": "SIGKILL",
-        "number": 9,
-        "status": 137,
         "cause": "memory",
         "meaning": "Killed outright. Most often the out-of-memory killer; also a forced "
         "kill (kill -9, a stopped project, a restart that timed out).",
@@ -24,8 +50,6 @@ SIGNALS = [
     {
         "anchor": "signal-sigsegv",
         "name": "SIGSEGV",
-        "number": 11,
-        "status": 139,
         "cause": "native",
         "meaning": "Segmentation fault: compiled code in a library read or wrote memory it "
         "does not own.",
@@ -34,8 +58,6 @@ SIGNALS = [
     {
         "anchor": "signal-sigabrt",
         "name": "SIGABRT",
-        "number": 6,
-        "status": 134,
         "cause": "native",
         "meaning": "A native library aborted on purpose: a failed assertion, a double free, "
         "a corrupted heap.",
@@ -44,8 +66,6 @@ SIGNALS = [
     {
         "anchor": "signal-sigbus",
         "name": "SIGBUS",
-        "number": 7,
-        "status": 135,
         "cause": "native",
         "meaning": "Bad access to mapped memory: a file shrank under a memory map, or the "
         "shared-memory area /dev/shm is full.",
@@ -54,8 +74,6 @@ SIGNALS = [
     {
         "anchor": "signal-sigill",
         "name": "SIGILL",
-        "number": 4,
-        "status": 132,
         "cause": "native",
         "meaning": "An instruction this processor does not have: a package built for a "
         "newer CPU than the one running it.",
@@ -64,8 +82,6 @@ SIGNALS = [
     {
         "anchor": "signal-sigterm",
         "name": "SIGTERM",
-        "number": 15,
-        "status": 143,
         "cause": "stopped",
         "meaning": "Asked to stop: a shutdown or restart from the notebook, a halted or "
         "stopped project, a server shutting down.",
@@ -83,6 +99,12 @@ SIGNALS = [
     },
 ]
 
+for _row in SIGNALS:
+    if _row["name"] in NUMBERS:
+        _row["number"] = NUMBERS[_row["name"]]
+        _row["status"] = SHELL_OFFSET + _row["number"]
+del _row
+
 BY_NAME = {row["name"]: row for row in SIGNALS if row["number"] is not None}
 BY_NUMBER = {row["number"]: row for row in SIGNALS if row["number"] is not None}
 BY_STATUS = {row["status"]: row for row in SIGNALS if row["status"] is not None}
@@ -92,3 +114,19 @@ EXIT_CODE = SIGNALS[-1]
 def describe_status(status):
     """The table row for a shell-style exit status (137 -> SIGKILL); the exit-code row otherwise."""
     return BY_STATUS.get(status, EXIT_CODE)
+
+
+def signal_name(number):
+    """``SIGSEGV`` for 11; ``signal 42`` for a number without a name; None for None.
+
+    This system's own numbering first (macOS numbers some signals differently), then
+    Linux's.
+    """
+    if number is None:
+        return None
+    try:
+        import signal
+
+        return signal.Signals(number).name
+    except (ValueError, AttributeError):
+        return NAMES.get(number, f"signal {number}")
