@@ -220,7 +220,7 @@ def test_api_needs_the_token_and_never_tells_it(jupyter_server_factory, tmp_path
     assert status == 400 and json.loads(bad)["error"] == "since must be a number, not 'soon'"
     for text in (body, report, bad, server.log()):
         assert server.token not in text and key not in text
-    assert "Traceback" not in server.log()
+    assert not ours_in_tracebacks(server.log())
 
 
 # ---------------------------------------------------------------------------
@@ -427,7 +427,9 @@ def test_lab_names_the_cause(tmp_path):
         finally:
             server.stop()
     assert load_errors == [], load_errors
-    assert "Traceback" not in log
+    # A kernel killed mid-cell may print its own traceback into the server's log; none
+    # may come from the extension.
+    assert not ours_in_tracebacks(log), log
     print(f"\nmeasured: {times}")
     assert times["oom notification"] < NOTIFY_WITHIN
 
@@ -507,6 +509,12 @@ def _fire(server, kid, code):
                 break
     finally:
         kc.stop_channels()
+
+
+def ours_in_tracebacks(log):
+    """The tracebacks in a server log that pass through the wizard's own code."""
+    blocks = log.split("Traceback (most recent call last):")[1:]
+    return [b for b in blocks if "/wizard/" in b.split("\n\n", 1)[0]]
 
 
 def _recorded(db, pid, cause):
