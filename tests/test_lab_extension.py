@@ -513,8 +513,16 @@ def _fire(server, kid, code):
 
 def ours_in_tracebacks(log):
     """The tracebacks in a server log that pass through the wizard's own code."""
-    blocks = log.split("Traceback (most recent call last):")[1:]
-    return [b for b in blocks if "/wizard/" in b.split("\n\n", 1)[0]]
+    found = []
+    for block in log.split("Traceback (most recent call last):")[1:]:
+        frames = []
+        for line in block.split("\n")[1:]:
+            if not line.startswith(" "):
+                break  # the exception's own line ends the stack
+            frames.append(line)
+        if any("/wizard/" in f for f in frames):
+            found.append("\n".join(frames))
+    return found
 
 
 def _recorded(db, pid, cause):
