@@ -12,7 +12,7 @@ What it adds:
   site has a stable download URL ``<site>/wizard.pyz``;
 - directives that render the wizard's own tables, so the pages cannot drift from the code:
   ``wizard-signals`` (``signals.SIGNALS``), ``wizard-findings`` (``rules.RULES``),
-  ``wizard-checks`` (``rules.CHECKS``), ``wizard-exit-codes`` (``exitcodes.ALL``) and
+  ``wizard-checks`` (``rules.CHECKS``), ``wizard-exit-codes`` (a command's ``EXIT_CODES``) and
   ``wizard-options`` (each command's own argument parser);
 - a check that every label the wizard links to (``docs_map.LABELS``) exists on the page
   named there, as a warning, so ``-W`` fails the build.
