@@ -1,8 +1,11 @@
-"""Opt-in Jupyter server extension: the kernel-death recorder inside the server.
+"""The Jupyter server extension: the kernel-death recorder, the REST API the lab
+extension asks, and kernel metrics on ``/metrics`` (``wizard.server``).
 
-Inside the server a kernel is the server's own child, so the exit status of every
-kernel that ends is known exactly (returncode -11 is SIGSEGV), and whether the
-server was asked to stop it. Enable it for one run::
+Installing the package enables it in that environment's servers (a file in
+``etc/jupyter/jupyter_server_config.d``). Inside the server a kernel is the server's
+own child, so the exit status of every kernel that ends is known exactly (returncode
+-11 is SIGSEGV), and whether the server was asked to stop it. To enable it elsewhere
+for one run::
 
     jupyter server --ServerApp.jpserver_extensions='{"wizard.server_ext": True}'
 
