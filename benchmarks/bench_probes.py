@@ -15,9 +15,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from wizard.probes import memory  # noqa: E402
-from wizard.system import kmsg  # noqa: E402
-from wizard.system.sysroot import SysRoot  # noqa: E402
+from wizard.probes import memory
+from wizard.system import kmsg
+from wizard.system.sysroot import SysRoot
 
 PROBE_TARGET = 0.005
 KMSG_TARGET = 1.0

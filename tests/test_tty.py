@@ -15,6 +15,7 @@ from test_cli import make_tree
 
 REPO = Path(__file__).resolve().parent.parent
 
+
 @pytest.fixture(autouse=True)
 def _linux_pty():
     need(sys.platform.startswith("linux"), "needs a Linux pty")
