@@ -82,21 +82,73 @@ def test_sigkill_lines_as_the_reports_word_them():
 
 
 @pytest.mark.parametrize(
-    ("ev", "cause", "sig"),
+    ("ev", "expected"),
     [
-        ({"oom": "kernel-log", "returncode": -11}, "oom-kill", "SIGKILL"),
-        ({"requested": "restart", "returncode": -9}, "shutdown", "SIGKILL"),
-        ({"returncode": -11, "oom": "counter"}, "signal", "SIGSEGV"),
-        ({"returncode": 137, "oom": "counter"}, "oom-kill", "SIGKILL"),
-        ({"returncode": 3, "oom": "counter"}, "exit", None),
-        ({"returncode": 0}, "exit", None),
-        ({"returncode": None, "oom": "counter"}, "oom-kill", "SIGKILL"),
-        ({"log_signal": "SIGBUS"}, "signal", "SIGBUS"),
-        ({}, "unknown", None),
+        (
+            {"oom": "kernel-log", "returncode": -11},
+            ("oom-kill", "SIGKILL", "the kernel log names it as killed for lack of memory"),
+        ),
+        (
+            {"requested": "restart", "returncode": -9},
+            ("shutdown", "SIGKILL", "restarted on request (SIGKILL)"),
+        ),
+        (
+            {"requested": "shutdown", "returncode": 0},
+            ("shutdown", None, "shut down on request (exit code 0)"),
+        ),
+        ({"requested": "server-gone"}, ("shutdown", None, "its Jupyter server stopped")),
+        ({"requested": "elsewhere"}, ("shutdown", None, "elsewhere")),
+        ({"returncode": -11, "oom": "counter"}, ("signal", "SIGSEGV", "signal")),
+        (
+            {"returncode": -6, "status_source": "server"},
+            ("signal", "SIGABRT", "exit status from the server"),
+        ),
+        (
+            {"returncode": 137, "oom": "counter"},
+            ("oom-kill", "SIGKILL", "its cgroup's OOM-kill count rose when it died"),
+        ),
+        ({"returncode": 3, "oom": "counter"}, ("exit", None, "exit code 3")),
+        (
+            {"returncode": 0, "status_source": "zombie"},
+            ("exit", None, "exit code 0 (exit status read from /proc)"),
+        ),
+        ({"returncode": 128}, ("exit", None, "exit code 128")),
+        ({"returncode": 143}, ("signal", "SIGTERM", "signal")),
+        (
+            {"returncode": None, "oom": "counter"},
+            ("oom-kill", "SIGKILL", "its cgroup's OOM-kill count rose when it died"),
+        ),
+        ({"log_signal": "SIGBUS"}, ("signal", "SIGBUS", "the kernel log shows the fault")),
+        (
+            {"status_source": "weird"},
+            ("unknown", None, "it vanished between two samples and left no evidence"),
+        ),
+        ({}, ("unknown", None, "it vanished between two samples and left no evidence")),
     ],
 )
-def test_the_order_of_the_evidence(ev, cause, sig):
-    assert deaths.classify(ev)[:2] == (cause, sig)
+def test_the_order_of_the_evidence(ev, expected):
+    assert deaths.classify(ev) == expected
+
+
+def test_signal_names_and_wait_statuses():
+    assert deaths.signal_name(None) is None
+    assert deaths.signal_name(11) == "SIGSEGV"
+    assert deaths.signal_name(9) == "SIGKILL"
+    assert deaths.signal_name(99) == "signal 99"
+    assert deaths.returncode_from_wait_status(None) is None
+    assert deaths.returncode_from_wait_status(-1) is None
+    assert deaths.returncode_from_wait_status(0) == 0
+    assert deaths.returncode_from_wait_status(9) == -9
+    assert deaths.returncode_from_wait_status(0x8B) == -11  # core dumped flag
+    assert deaths.returncode_from_wait_status(3 << 8) == 3
+    assert deaths.returncode_from_wait_status(0x1FF00) == 255
+    assert deaths.describe_returncode(None) == (None, None)
+    assert deaths.describe_returncode(-15) == ("SIGTERM", None)
+    assert deaths.describe_returncode(0) == (None, 0)
+    assert deaths.describe_returncode(128) == (None, 128)
+    assert deaths.describe_returncode(129) == ("SIGHUP", None)
+    assert deaths.describe_returncode(139) == ("SIGSEGV", None)
+    assert deaths.describe_returncode(160) == (None, 160)  # 32 is no signal of the table
 
 
 # -- Which kernel-log record belongs to which process ------------------------------------
