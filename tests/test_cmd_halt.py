@@ -1,10 +1,13 @@
 """``python -m wizard halt`` against a real Jupyter server and real kernel processes.
 
-Every run is a real ``python -m wizard halt`` process beside the server (its
-HOME and runtime dir), with no terminal unless a test gives it a pty. Kernels no
-server owns are plain processes started here. Each test checks what the user
-sees (output, exit code) and what happened (the server's /api/kernels, which
-processes still run), and that the server's token shows up nowhere.
+The command runs as a real ``python -m wizard halt`` process beside the server (its
+HOME and runtime dir), with no terminal unless a test gives it a pty; three tests
+call the engine in-process instead, where they need to change the world between
+the probe and the halt (a reused pid, a token gone wrong) or test pure matching.
+Kernels no server owns are plain processes started here. Each test checks what the
+user sees (output, exit code) and what happened (the server's /api/kernels, which
+processes still run), that the server's token shows up nowhere and that no run
+ends in an internal error.
 """
 
 import json
@@ -116,6 +119,7 @@ def halt(server, *args, cwd=None, timeout=120):
         assert server.token not in stream
         assert KEY not in stream
         assert "Traceback" not in stream
+        assert "internal error" not in stream
     return proc
 
 
@@ -158,12 +162,32 @@ def test_without_terminal_or_yes_nothing_changes(server, notebooks):
     assert "Will halt 1 kernel(s)" in proc.stdout
     assert "b.ipynb" in proc.stdout and "a.ipynb" not in proc.stdout
     assert "Nothing was halted: there is no terminal to confirm on" in proc.stdout
+    assert proc.stdout.rstrip().endswith("(--dry-run only lists them).")
+    assert proc.stderr == ""
     assert set(ids.values()) <= server_ids(server)
 
     dry = halt(server, "--dry-run", "b.ipynb", cwd=sub)
     assert dry.returncode == exitcodes.OK, dry.stderr
     assert "Would halt 1 kernel(s)" in dry.stdout
     assert set(ids.values()) <= server_ids(server)
+
+
+def test_json_without_yes_never_halts(server, notebooks):
+    open_, sub = notebooks
+    ids = open_("a.ipynb", "b.ipynb")
+    pid_b = server.kernel_pid(ids["b.ipynb"])
+    proc = halt(server, "--json", "b.ipynb", cwd=sub)
+    assert proc.returncode == exitcodes.PROBLEM, proc.stderr
+    assert proc.stderr == ""
+    out = json.loads(proc.stdout)
+    assert out["confirmed"] is False
+    assert out["note"] == "nothing was halted: --json never asks; add --yes"
+    assert out["results"] == [] and out["freed_bytes"] == 0
+    assert out["exit_code"] == exitcodes.PROBLEM
+    [sel] = out["selected"]
+    assert sel["kernel_id"] == ids["b.ipynb"] and sel["pid"] == pid_b
+    assert set(ids.values()) <= server_ids(server)
+    assert alive(pid_b)
 
 
 def test_terminal_asks_and_no_means_no(server, notebooks):

@@ -364,6 +364,9 @@ def test_ctrl_c_stops_the_child_and_its_children(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # a run started from a non-interactive shell inherits SIGINT ignored: undo that
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        start_new_session=True,
     )
     try:
         line = ""
@@ -377,9 +380,11 @@ def test_ctrl_c_stops_the_child_and_its_children(tmp_path):
         proc.send_signal(signal.SIGINT)  # what Ctrl-C sends to the foreground process
         out, err = proc.communicate(timeout=30)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        try:  # the wizard, its kernel and whatever the kernel started
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
     assert proc.returncode == 130, err
     assert "How it ended: interrupted in cell 1" in out
     assert "Traceback" not in err

@@ -3,6 +3,7 @@ to shut down the idle kernel that holds memory, sparing the one that is busy."""
 
 import io
 import os
+import re
 import threading
 import time
 
@@ -53,7 +54,12 @@ def test_walk_through_offers_to_halt_the_idle_kernel(jupyter_server_factory, mon
         left = {k["id"] for k in server.kernels()}
         assert idle not in left, text
         assert busy in left, text
-        assert "freed" in text
+        # the idle kernel held 120 MiB: at least 100 MiB came back, as the summary says
+        m = re.search(r"Halted 1 of 1 kernel\(s\); ([\d.]+) (MiB|GiB) freed\.", text)
+        assert m, text
+        assert float(m.group(1)) * (1024 if m.group(2) == "GiB" else 1) >= 100, text
+        assert "idle.ipynb" in text.split("Shut them down now", 1)[1]
+        assert "busy.ipynb" not in text.split("Will halt", 1)[-1].split("Halted", 1)[0]
         assert server.token not in text
         assert code == 1  # memory trouble was found
     finally:

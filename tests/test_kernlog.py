@@ -251,12 +251,12 @@ def test_denied_kmsg_falls_back_to_dmesg_only_when_permitted(monkeypatch):
 
 def test_real_kmsg():
     need(sys.platform.startswith("linux") and os.geteuid() == 0, "reading /dev/kmsg needs root")
-    t = time.perf_counter()
+    t = time.monotonic()
     entries, reason = kmsg.read_kmsg(SysRoot("/"))
-    took = time.perf_counter() - t
+    took = time.monotonic() - t
     assert reason is None and entries, reason
     assert all(secs >= 0 for secs, _ in entries)
-    assert took < 1.0
+    assert took < 30, "reading the kernel log must end (its speed: benchmarks/bench_probes.py)"
     found, status = kernlog.oom_log(SysRoot("/"))
     assert status == ("ok" if found else "empty")
 

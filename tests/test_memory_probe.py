@@ -652,7 +652,10 @@ def test_fuzz_cgroup_and_mountinfo_text(tmp_path_factory, kind, cgroup, mountinf
 
 
 def test_not_linux_uses_psutil(monkeypatch):
-    psutil = pytest.importorskip("psutil")
+    try:
+        import psutil
+    except ImportError:
+        need(False, "psutil is not installed")
     monkeypatch.setattr(sys, "platform", "darwin")
     out = memory.probe(SysRoot("/"))
     check_shape(out)
@@ -727,15 +730,13 @@ def test_real_system():
     assert 0 <= out["used_bytes"] <= out["limit_bytes"]
 
 
-def test_real_system_is_fast():
+def test_real_system_probe_repeats_the_same_facts():
+    """Probing again gives the same limit and cgroup (its speed: benchmarks/bench_probes.py)."""
     need(sys.platform.startswith("linux"), "needs Linux /proc")
-    import time
-
     root = SysRoot("/")
-    memory.probe(root, oom_log=False)
-    times = []
-    for _ in range(20):
-        t = time.perf_counter()
-        memory.probe(root, oom_log=False)
-        times.append(time.perf_counter() - t)
-    assert min(times) < 0.005, f"memory probe took {min(times) * 1000:.1f} ms at best"
+    first = memory.probe(root, oom_log=False)
+    for _ in range(5):
+        again = memory.probe(root, oom_log=False)
+        assert again["limit_bytes"] == first["limit_bytes"]
+        assert again["limit_source"] == first["limit_source"]
+        assert again["errors"] == first["errors"]

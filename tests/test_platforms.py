@@ -4,9 +4,11 @@ import io
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -63,6 +65,25 @@ def public_dir():
     shutil.rmtree(path, ignore_errors=True)
 
 
+def wait_for_child(session, marker, timeout=30.0):
+    """The pid of the process of session ``session`` whose command line holds ``marker``."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        for d in Path("/proc").iterdir():
+            if not d.name.isdigit():
+                continue
+            try:
+                if os.getsid(int(d.name)) != session:
+                    continue
+                cmd = (d / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if cmd and b"python" in cmd[0] and any(marker.encode() in c for c in cmd):
+                return int(d.name)
+        time.sleep(0.05)
+    raise AssertionError(f"no process with {marker} started")
+
+
 def test_as_an_ordinary_user(public_dir):
     """Not root: the kernel log is closed and other users' processes are not ours."""
     runuser = shutil.which("runuser")
@@ -74,19 +95,52 @@ def test_as_an_ordinary_user(public_dir):
     home = public_dir / "home"
     home.mkdir()
     shutil.chown(home, "nobody")
-    done = subprocess.run(
-        [runuser, "-u", "nobody", "--", python, "-m", "wizard", "--json", "--no-input"],
-        capture_output=True,
-        text=True,
-        cwd=code_dir,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(home), "NO_COLOR": "1"},
-        timeout=60,
+    # a kernel of the ordinary user's and one of root's (a kernel is a process with -f FILE)
+    sleeper = "import time; time.sleep(120)"
+    theirs = subprocess.Popen(
+        # through a shell: runuser's own command line must not name the kernel's file
+        [
+            runuser,
+            "-u",
+            "nobody",
+            "--",
+            "/bin/sh",
+            "-c",
+            f'exec {python} -c "{sleeper}" -f {home / "kernel-n.json"}',
+        ],
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
     )
+    roots = subprocess.Popen(
+        [sys.executable, "-c", sleeper, "-f", str(public_dir / "kernel-root.json")],
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        kernel_pid = wait_for_child(theirs.pid, "kernel-n.json")
+        done = subprocess.run(
+            [runuser, "-u", "nobody", "--", python, "-m", "wizard", "--json", "--no-input"],
+            capture_output=True,
+            text=True,
+            cwd=code_dir,
+            env={"PATH": "/usr/bin:/bin", "HOME": str(home), "NO_COLOR": "1"},
+            timeout=60,
+        )
+    finally:
+        for p in (theirs, roots):
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            p.wait(10)
     assert done.returncode in (0, 1), done.stderr
-    assert "Traceback" not in done.stderr
+    assert "Traceback" not in done.stderr and "internal error" not in done.stderr
     report = json.loads(done.stdout)
     assert report["memory"]["limit_bytes"]
-    assert all(k["uid"] == 65534 for k in report["kernels"])
+    pids = [k["pid"] for k in report["kernels"]]
+    assert kernel_pid in pids, pids
+    assert roots.pid not in pids
+    assert report["kernels"] and all(k["uid"] == 65534 for k in report["kernels"])
     assert not any("check failed" in e for e in report["errors"]), report["errors"]
     status = report["memory"]["oom_log_status"]
     if Path("/proc/sys/kernel/dmesg_restrict").read_text().strip() == "1":

@@ -10,19 +10,26 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import need
 from test_cli import make_tree
 
 REPO = Path(__file__).resolve().parent.parent
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs a Linux pty")
+
+@pytest.fixture(autouse=True)
+def _linux_pty():
+    need(sys.platform.startswith("linux"), "needs a Linux pty")
 
 
 def _own_terminal():
     # A session of its own with the pty as its controlling terminal, so that Ctrl-C
     # typed there reaches it as SIGINT, as in a real terminal.
     import fcntl
+    import signal
     import termios
 
+    # a run started from a non-interactive shell inherits SIGINT ignored: undo that
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     os.setsid()
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
