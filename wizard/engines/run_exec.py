@@ -24,44 +24,13 @@ import os
 import sys
 import time
 
-from wizard.engines import run_markers
-from wizard.system import cgroup_child, procfs
+from wizard.engines import run_markers, run_procs
+from wizard.system import cgroup_child
 
 SAMPLE_SECONDS = 0.05
 GRACE_SECONDS = 2.0  # after SIGINT, and again after SIGTERM, before SIGKILL
 DRAIN_SECONDS = 0.5  # output still read after the child ended (grandchildren may hold the pipe)
 ADDRESS_SPACE = "address space (RLIMIT_AS)"  # the limit without a cgroup
-
-
-# -- the process tree ------------------------------------------------------------------
-
-_PAGE = procfs.page_size()
-
-
-class Sampler:
-    """Peak resident memory of the child's process tree, sampled."""
-
-    def __init__(self, pid, cg):
-        self.pid, self.cg = pid, cg
-        self.peak = 0
-        self.samples = 0
-        self.proc = procfs.REAL if os.path.isdir(procfs.REAL + "/self") else None
-        self.children_file = procfs.has_children_files(procfs.REAL)
-        self.next_full_scan = 0.0
-
-    def sample(self, now):
-        if not self.proc:
-            return
-        if self.cg:
-            pids = cgroup_child.pids_in(self.cg)
-        elif self.children_file or now >= self.next_full_scan:
-            # without the children files the tree comes from a scan of all of /proc
-            pids = [self.pid, *procfs.ProcTree(self.proc).descendants(self.pid)]
-            self.next_full_scan = now + 0.25
-        else:
-            return
-        self.samples += 1
-        self.peak = max(self.peak, sum(procfs.statm_rss(self.proc, p, _PAGE) or 0 for p in pids))
 
 
 # -- the run ---------------------------------------------------------------------------
@@ -287,7 +256,7 @@ def _run(plan, sink, result, runner, spec_file, token, cg):
     try:
         result["pid"] = proc.pid
         fd = proc.stdout.fileno()
-        sampler = Sampler(proc.pid, cg)
+        sampler = run_procs.Sampler(proc.pid, cg)
         while True:
             try:
                 now = time.monotonic()
@@ -340,7 +309,7 @@ def _run(plan, sink, result, runner, spec_file, token, cg):
             handle(kind, item)
         proc.stdout.close()
         proc.returncode = _returncode(status)  # reaped here, not by Popen
-        result["strays"] = _stop_strays(proc.pid, cg, signal_group, signal)
+        result["strays"] = run_procs.stop_strays(proc.pid, cg, signal_group, signal)
 
     result["output_tail"] = stream.tail.decode("utf-8", "replace")
     result["peak_rss_bytes"] = sampler.peak if sampler.samples else None
@@ -386,54 +355,6 @@ def _trap_sigterm(signal):
 def _restore_sigterm(signal, old):
     if old is not None:
         signal.signal(signal.SIGTERM, old)
-
-
-def live_leftovers(pgid, cg):
-    """Processes still running (zombies aside) in the child's group or its cgroup."""
-    found = set()
-    if cg is not None:
-        found.update(cgroup_child.pids_in(cg))
-    if os.path.isdir(procfs.REAL + "/self"):
-        for name in procfs.list_pids(procfs.REAL):
-            if name.isdigit():
-                st = procfs.read_stat(procfs.REAL, name)
-                if st and st.pgrp == pgid:
-                    found.add(int(name))
-    else:  # no /proc: ask the group as a whole
-        try:
-            os.killpg(pgid, 0)
-            found.add(pgid)
-        except OSError:
-            pass  # no one left
-    return {p for p in found if not getattr(procfs.read_stat(procfs.REAL, p), "zombie", True)}
-
-
-def _stop_strays(pid, cg, signal_group, signal):
-    """Processes the cells left running (background jobs): stopped, and counted.
-
-    Zombies do not count: their new parent may reap them late (this one may be pid 1).
-    """
-    left = live_leftovers(pid, cg)
-    if not left:
-        return 0
-    signal_group(signal.SIGTERM)
-    for p in left:
-        try:
-            os.kill(p, signal.SIGTERM)  # also those that left the group (setsid)
-        except OSError:
-            pass  # gone already
-    deadline = time.monotonic() + 1.0
-    while time.monotonic() < deadline:
-        if not live_leftovers(pid, cg) & left:
-            return len(left)
-        time.sleep(0.05)
-    signal_group(signal.SIGKILL)
-    for p in live_leftovers(pid, cg) & left:
-        try:
-            os.kill(p, signal.SIGKILL)
-        except OSError:
-            pass  # gone already
-    return len(left)
 
 
 def _outcome(result, seen, running):
