@@ -6,6 +6,7 @@ owns it, and says how much memory came back. See ``wizard.engines.halting``.
 """
 
 from wizard.base import exitcodes, fmt
+from wizard.base.failure import line
 from wizard.base.invocation import command
 from wizard.commands.base import UsageError, new_parser, parse, say
 from wizard.engines import halt_select, halting
@@ -91,7 +92,6 @@ def build_parser():
 
 
 def main(argv, ctx):
-    from wizard.base.failure import line
     from wizard.probes.collect import gather_kernels
 
     args, code = parse(build_parser(), argv)
@@ -170,7 +170,7 @@ def _json(ctx, args, facts, picked):
         "skipped": picked["skipped"],
         "results": results,
         "freed_bytes": sum(r["freed_bytes"] or 0 for r in results if r["halted"]),
-        "errors": facts["errors"],
+        "errors": [line(e) for e in facts["errors"]],
         "exit_code": code,
     }
     json.dump(out, ctx.stdout, indent=2)
