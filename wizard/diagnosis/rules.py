@@ -103,6 +103,17 @@ RULES = [
         "test": rules_memory.memory_pressure,
     },
     {
+        "id": "memory-throttled",
+        "severity": WARNING,
+        "check": "memory",
+        "cause": "memory",
+        "when": "The cgroup went over its memory.high (memory.events high): the kernel "
+        "throttles it there (slowness, memory pressure) without killing; memory.max is "
+        "the limit that kills.",
+        "doc_label": "low-memory",
+        "test": rules_memory.memory_throttled,
+    },
+    {
         "id": "killed-sigkill",
         "severity": PROBLEM,
         "check": "banner",

@@ -26,13 +26,34 @@ def oom_kills(facts):
     if not count and not recent:
         return None
     evidence = [kill_line(e) for e in recent[-5:]]
-    if count:
+    evidence += [
+        "elsewhere on this machine (not this cgroup): " + kill_line(e)
+        for e in (mem.get("oom_log_elsewhere") or [])[-3:]
+    ]
+    groups = mem.get("oom_group_kills") or 0
+    distinct = len({e.get("pid") for e in mem.get("oom_log") or []})
+    if count and groups and distinct and distinct <= count:
+        # The kernel counts a group kill's first victim twice: the log's pids do not.
+        plural = "es" if distinct != 1 else ""
+        message = (
+            f"The out-of-memory killer has ended {distinct} process{plural} {scope}, "
+            f"{groups} group kill(s) among them (memory.events counts {count})."
+        )
+    elif count:
         plural = "es" if count != 1 else ""
         message = f"The out-of-memory killer has ended {count} process{plural} {scope}."
+        if groups:
+            message += f" {groups} of them were group kill(s) (memory.oom.group)."
     else:
         message = f"The kernel log shows {len(recent)} out-of-memory kill(s) in the last day."
     if recent:
         message += " Last: " + kill_line(recent[-1]) + "."
+    if mem.get("oom_group"):
+        message += (
+            " memory.oom.group is set: one out-of-memory kill ends every process in the "
+            "cgroup (on Kubernetes 1.28+ that is the whole user server, so the page then "
+            "says the server is not running)."
+        )
     hint = (
         "Memory ran out: halt the notebooks you are not using, or make the calculation "
         "smaller, then restart the kernel."
@@ -70,6 +91,28 @@ def memory_pressure(facts):
         "message": f"Processes waited for memory {some:.0f}% of the last 10 seconds "
         "(memory pressure): the system is reclaiming memory hard.",
         "hint": "Expect slowness, then kills: free memory now.",
+    }
+
+
+def memory_throttled(facts):
+    mem = facts.get("memory") or {}
+    high, hits = mem.get("high_bytes"), mem.get("high_events")
+    if high is None or not hits:
+        return None
+    message = (
+        f"memory.high is {fmt.size(high)} (set at {mem.get('high_path') or '?'}): the kernel "
+        f"throttled this cgroup {hits} time(s) above it, reclaiming instead of killing."
+    )
+    some = ((mem.get("pressure") or {}).get("some_avg10")) or 0
+    if some:
+        message += f" Processes waited for memory {some:.0f}% of the last 10 seconds."
+    limit_note = "" if mem.get("limit_source") == "host" else " (memory.max is the kill limit)"
+    return {
+        "message": message,
+        "hint": "Above memory.high work slows down sharply but is not killed"
+        + limit_note
+        + ": use less memory, or ask for a higher memory.high.",
+        "commands": halt_commands(kernels_of(facts)),
     }
 
 

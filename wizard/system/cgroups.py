@@ -339,31 +339,36 @@ class View:
             garbage(self.errors, path, text.strip())
         return v2, v1, text
 
-    def levels(self, kind, path):
-        """``locate`` in the mounts of ``kind`` ("cgroup2", "memory", "pids"): levels or None."""
+    def levels(self, kind, path, pid=None):
+        """``locate`` in the mounts of ``kind`` ("cgroup2", "memory", "pids"): levels or None.
+
+        ``pid``: whose cgroup it is (default: this process), to find it below a mount
+        that starts above our cgroup namespace.
+        """
         if path is None or not self.mounts.get(kind):
             return None
-        notes = self.notes.setdefault(kind, {})
-        found = locate(self.root, self.mounts[kind], path, self.self_pid(), notes)
-        if found is None and notes.get("unresolved"):
+        notes = self.notes.setdefault(kind, {}) if pid is None else {}
+        who = self.self_pid() if pid is None else pid
+        found = locate(self.root, self.mounts[kind], path, who, notes)
+        if found is None and notes.get("unresolved") and pid is None:
             add_error(self.errors, notes["unresolved"] + ": its limit is unknown")
         return found[0] if found else None
 
-    def memory_levels(self, v2_path, v1_paths):
+    def memory_levels(self, v2_path, v1_paths, pid=None):
         """``(version, levels)`` of the memory controller for a membership, or (None, None).
 
         v1 wins where the process has a v1 ``memory`` line (v1 and hybrid systems).
         """
         if "memory" in v1_paths:
-            levels = self.levels("memory", v1_paths["memory"])
+            levels = self.levels("memory", v1_paths["memory"], pid)
             return (1, levels) if levels else (None, None)
-        levels = self.levels("cgroup2", v2_path)
+        levels = self.levels("cgroup2", v2_path, pid)
         return (2, levels) if levels else (None, None)
 
-    def pids_levels(self, v2_path, v1_paths):
+    def pids_levels(self, v2_path, v1_paths, pid=None):
         if "pids" in v1_paths:
-            return self.levels("pids", v1_paths["pids"])
-        return self.levels("cgroup2", v2_path)
+            return self.levels("pids", v1_paths["pids"], pid)
+        return self.levels("cgroup2", v2_path, pid)
 
     def of_pid(self, pid):
         """``(version, path)`` of a process's memory cgroup, or None."""
