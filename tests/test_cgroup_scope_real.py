@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -136,3 +137,52 @@ def test_a_kernel_outside_the_wizards_cgroup(tmp_path):
     share = int(next(w for w in row.split() if w.endswith("%"))[:-1])
     assert 15 <= share <= 35  # ~60 MiB of its own 300 MiB
     assert "never-shown" not in text.stdout + json.dumps(report)
+
+
+HOG_KERNEL = """\
+import os, sys
+with open(sys.argv[1] + "/cgroup.procs", "w") as f:
+    f.write(str(os.getpid()))
+hog = b"x" * (300 * 1024 * 1024)
+"""
+
+
+def test_victim_named_after_a_server_restart(tmp_path):
+    """A kernel killed in its cgroup, restarted at once with the same connection file."""
+    with child_cgroup(100 * MiB, "wizard-victim") as cg:
+        conn = tmp_path / "kernel-7e1c2a3b-0000-4000-8000-00000000beef.json"
+        session = str(tmp_path / "big.ipynb")
+        conn.write_text(json.dumps({"kernel_name": "python3", "jupyter_session": session}))
+        time.sleep(2.0)  # the file predates both processes (start times are to the tick)
+        killed = subprocess.run(
+            [sys.executable, "-c", HOG_KERNEL, str(cg.dir), "-f", str(conn)],
+            capture_output=True,
+            timeout=120,
+        )
+        assert killed.returncode == -9
+        argv = [sys.executable, "-c", KERNEL, "5", "-f", str(conn)]
+        restarted = subprocess.Popen(
+            ["sh", "-c", MOVE_AND_RUN, "sh", str(cg.dir), *argv],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert restarted.stdout.readline().strip() == "ready"
+            done = subprocess.run(
+                [sys.executable, "-m", "wizard", "--json", "--no-input"],
+                capture_output=True,
+                text=True,
+                env=env(),
+                timeout=120,
+            )
+        finally:
+            restarted.stdin.write("\n")
+            restarted.stdin.close()
+            restarted.wait(timeout=30)
+    report = json.loads(done.stdout)
+    need(not report["memory"]["oom_log_status"].startswith("unreadable"), "needs the kernel log")
+    (oom,) = [f for f in report["findings"] if f["id"] == "oom-kills-recorded"]
+    assert oom["message"].startswith("big.ipynb's kernel was likely killed by the OOM killer at")
+    assert "of its 100 MiB limit" in oom["message"], oom["message"]
+    assert f"kernel pid {restarted.pid} started" in oom["message"]

@@ -5,10 +5,10 @@ wizard's JSON as a process in the scenario's cgroup saw it and the kernel's own
 files (``memory.*``, ``pids.*``, ``/proc/self/cgroup``, ``/proc/self/mountinfo``,
 the kernel log). Every check compares the two; no number is written down here.
 
-Tests of what the wizard does not get right yet are marked xfail with the reason;
-they assert the behaviour it should have. ``raises=AssertionError``: a scenario
-that did not run is an error, never an expected failure. ``WIZARD_VM_DUMP=DIR`` writes all the
-captured files to DIR (see ``tests/vm/dump.py``).
+A test of something the wizard does not get right yet is marked xfail with the
+reason and asserts the behaviour it should have (``raises=AssertionError``: a
+scenario that did not run is an error, never an expected failure).
+``WIZARD_VM_DUMP=DIR`` writes all the captured files to DIR (see ``tests/vm/dump.py``).
 """
 
 import re
@@ -328,12 +328,6 @@ def test_run_in_container_kernel_facts(vm):
     assert wizard(s["wizard_json"])["exit_code"] == 1
 
 
-@pytest.mark.xfail(
-    reason="cgroup.subtree_control is EBUSY in a cgroup with processes: the run falls "
-    "back to an address-space limit (MemoryError instead of the kernel's SIGKILL)",
-    strict=False,
-    raises=AssertionError,
-)
 def test_run_in_container_uses_a_child_cgroup(vm):
     s = scenario(vm, "run_in_container")
     report = wizard(s["wizard_json"])
@@ -342,6 +336,9 @@ def test_run_in_container_uses_a_child_cgroup(vm):
     assert report["memory"]["limit_mode"].startswith("cgroup v2")
     assert report["signal"] and report["signal"]["name"] == "SIGKILL"
     assert report["memory"]["oom_kills"] == after - before >= 1
+    # What was done to make it possible is said, in the JSON and in the text.
+    assert "wizard-leaf" in report["memory"]["limit_note"]
+    assert "wizard-leaf" in s["wizard_text"]["stdout"]
 
 
 # -- g. a kernel in its own cgroup, the wizard in a terminal outside it --------------

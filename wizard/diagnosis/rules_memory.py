@@ -4,6 +4,7 @@ import time
 
 from wizard.base import fmt
 from wizard.base.thresholds import HIGH_USE, NEAR_LIMIT, PIDS_NEAR_LIMIT, PRESSURE_SOME_AVG10
+from wizard.diagnosis import victim
 from wizard.diagnosis.common import (
     PROBLEM,
     WARNING,
@@ -48,6 +49,10 @@ def oom_kills(facts):
         message = f"The kernel log shows {len(recent)} out-of-memory kill(s) in the last day."
     if recent:
         message += " Last: " + kill_line(recent[-1]) + "."
+    found = victim.matches(facts)
+    if found:
+        own_limit = mem.get("limit_bytes") if mem.get("limit_source") != "host" else None
+        message = victim.sentence(found[-1], own_limit) + ". " + message
     if mem.get("oom_group"):
         message += (
             " memory.oom.group is set: one out-of-memory kill ends every process in the "

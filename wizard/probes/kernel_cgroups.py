@@ -1,10 +1,13 @@
-"""Each kernel's own cgroup: its memory limit, usage, OOM and pids counters.
+"""Each kernel's own cgroup (its memory limit, usage, OOM and pids counters) and the
+time its connection file was written.
 
 A kernel started by a server (JupyterHub's spawner, a systemd unit, a pod) often
 lives in another cgroup than the terminal the wizard runs in: the wizard's own limit
 says nothing about the kernel's. Each kernel's cgroup is read from
 ``/proc/PID/cgroup`` and walked up like the wizard's own (the smallest limit wins).
 """
+
+import os
 
 from wizard.system import cgroup_files
 from wizard.system.cgroups import View
@@ -43,6 +46,16 @@ def of_pid(root, view, pid):
     return out
 
 
+def _mtime(root, path):
+    """When the connection file was last written (a restart reuses the old one), or None."""
+    if not path:
+        return None
+    try:
+        return os.stat(root.path(path)).st_mtime
+    except (OSError, ValueError):
+        return None
+
+
 def annotate(root, kernels, own_path=None):
     """Set ``cgroup`` on every kernel; return the kernels' cgroups that differ from ours.
 
@@ -53,6 +66,7 @@ def annotate(root, kernels, own_path=None):
     view = View(root, [])
     elsewhere = {}
     for k in kernels:
+        k["connection_file_mtime"] = _mtime(root, k.get("connection_file"))
         cg = k["cgroup"] = of_pid(root, view, k["pid"])
         if cg is None or cg["path"] == own_path:
             continue
