@@ -57,6 +57,7 @@ KEYS = {
     "oom_log",
     "oom_log_elsewhere",
     "oom_log_status",
+    "userspace_oom",
     "notes",
     "errors",
 }
@@ -74,6 +75,7 @@ CGROUP_KEYS = {
 }
 INT_KEYS = KEYS - {"platform", "limit_source", "cgroup", "pressure", "pids", "oom_log"}
 INT_KEYS -= {"oom_log_status", "errors", "notes", "oom_log_elsewhere", "high_path", "oom_group"}
+INT_KEYS -= {"userspace_oom"}
 
 
 def check_shape(out):

@@ -83,6 +83,17 @@ RULES = [
         "test": rules_memory.oom_kills,
     },
     {
+        "id": "userspace-oom-kill",
+        "severity": PROBLEM,
+        "check": "oom",
+        "cause": "memory",
+        "when": "systemd-oomd (journal, or the user.oomd_kill xattr on our cgroup) killed a "
+        "cgroup inside ours, or earlyoom signalled a process of this user in the last day: no "
+        "kernel log line, no oom_kill count.",
+        "doc_label": "low-memory",
+        "test": rules_memory.userspace_oom_kill,
+    },
+    {
         "id": "memory-near-limit",
         "severity": PROBLEM,
         "check": "memory",

@@ -99,6 +99,52 @@ def memory_pressure(facts):
     }
 
 
+def userspace_oom_kill(facts):
+    u = (facts.get("memory") or {}).get("userspace_oom") or {}
+    now = facts.get("now", time.time())
+    kills = [
+        k
+        for k in u.get("kills") or []
+        if k.get("ours") is not False and (not k.get("time") or now - k["time"] <= 86400)
+    ]
+    marks = u.get("xattr_kills") or {}
+    if not kills and not marks:
+        return None
+    lines = []
+    for k in kills:
+        when = (
+            time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(k["time"]))
+            if k.get("time")
+            else "at an unknown time"
+        )
+        if k["killer"] == "systemd-oomd":
+            lines.append(
+                f"systemd-oomd killed every process of {k['cgroup']} {when} ({k['reason']})"
+            )
+        else:
+            who = f"{k['name']} (pid {k['pid']}, uid {k['uid']})"
+            lines.append(f"earlyoom sent {k['signal']} to {who} {when}")
+    for d, n in marks.items():
+        lines.append(f"systemd-oomd marked {d} with user.oomd_kill={n} (its kill count there)")
+    proven = any(k.get("ours") for k in kills) or bool(marks)
+    message = "A userspace OOM killer ended processes here: " + lines[-1] + "."
+    if not proven:
+        message = (
+            "A userspace OOM killer ended a process of this user (possibly a kernel; earlyoom "
+            "watches the whole machine, not this cgroup): " + lines[-1] + "."
+        )
+    if any(k["killer"] == "earlyoom" and k["signal"] == "SIGTERM" for k in kills):
+        message += " A kernel that ended on that SIGTERM did not shut down cleanly."
+    return {
+        "severity": PROBLEM if proven else WARNING,
+        "message": message,
+        "hint": "The machine ran low on memory and a userspace killer (not the kernel) acted, "
+        "so the kernel log shows no kill: use less memory, or halt kernels you do not use.",
+        "commands": halt_commands(kernels_of(facts)),
+        "evidence": lines[-5:],
+    }
+
+
 def memory_throttled(facts):
     mem = facts.get("memory") or {}
     high, hits = mem.get("high_bytes"), mem.get("high_events")

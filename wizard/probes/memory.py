@@ -52,7 +52,7 @@ Elsewhere (no ``/proc``)
 
 import sys
 
-from wizard.system import cgroup_files, kernlog, procfs
+from wizard.system import cgroup_files, kernlog, procfs, userspace_oom
 from wizard.system.cgroups import View, add_error, field, garbage, is_inside, keyed, read
 
 _MEMINFO_KEYS = ("MemTotal", "MemAvailable", "MemFree", "Buffers", "Cached", "SwapTotal")
@@ -109,6 +109,7 @@ def _empty(platform):
         "oom_log": [],
         "oom_log_elsewhere": [],
         "oom_log_status": "empty",
+        "userspace_oom": None,
         "notes": [],
         "errors": [],
     }
@@ -172,6 +173,23 @@ def split_kills(kills, scope, everything):
         inside = scope is not None and k.get("memcg") and is_inside(k["memcg"], scope)
         (ours if inside else elsewhere).append(k)
     return ours, elsewhere
+
+
+def userspace(root, dirs, scope, everything):
+    """systemd-oomd and earlyoom (``userspace_oom.probe``), each kill marked ``ours``:
+    True (an oomd kill of a cgroup inside ours), None (earlyoom, which is not
+    cgroup-aware, killing a process of this user: possibly ours), else False."""
+    import os
+
+    found = userspace_oom.probe(root, dirs)
+    uid = os.geteuid() if hasattr(os, "geteuid") else None
+    for k in found["kills"]:
+        if k["killer"] == "systemd-oomd":
+            inside = everything or (scope is not None and is_inside(k["cgroup"], scope))
+            k["ours"] = bool(inside)
+        else:
+            k["ours"] = None if uid in (0, k["uid"]) else False
+    return found
 
 
 def _memory_extras(root, view, version, levels, out, errors):
@@ -329,6 +347,8 @@ def probe(root, oom_log=True):
         # Our scope is the whole machine only at the root of the initial namespace.
         everything = (cg is None or scope == "/") and view.namespace() != "own"
         out["oom_log"], out["oom_log_elsewhere"] = split_kills(log, scope, everything)
+        dirs = [d for d, _ in mem_levels or ()]
+        out["userspace_oom"] = userspace(root, dirs, scope, everything)
     else:
         out["oom_log_status"] = "unreadable: not read"
     return out
