@@ -147,19 +147,22 @@ hog = b"x" * (300 * 1024 * 1024)
 """
 
 
-def test_victim_named_after_a_server_restart(tmp_path):
-    """A kernel killed in its cgroup, restarted at once with the same connection file."""
-    with child_cgroup(100 * MiB, "wizard-victim") as cg:
+@pytest.mark.parametrize("where", ["parent", "sibling"])
+def test_victim_named_after_a_server_restart(tmp_path, where):
+    """A kernel killed in its cgroup, restarted at once with the same connection file;
+    the wizard run from the cgroup above it, or from a terminal in a sibling cgroup."""
+    with child_cgroup(100 * MiB, "wizard-victim") as cg, child_cgroup(1 << 30, "wizard-t") as t:
         conn = tmp_path / "kernel-7e1c2a3b-0000-4000-8000-00000000beef.json"
         session = str(tmp_path / "big.ipynb")
         conn.write_text(json.dumps({"kernel_name": "python3", "jupyter_session": session}))
         time.sleep(2.0)  # the file predates both processes (start times are to the tick)
-        killed = subprocess.run(
+        killed = subprocess.Popen(
             [sys.executable, "-c", HOG_KERNEL, str(cg.dir), "-f", str(conn)],
-            capture_output=True,
-            timeout=120,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
-        assert killed.returncode == -9
+        killed_pid = killed.pid
+        assert killed.wait(timeout=120) == -9
         argv = [sys.executable, "-c", KERNEL, "5", "-f", str(conn)]
         restarted = subprocess.Popen(
             ["sh", "-c", MOVE_AND_RUN, "sh", str(cg.dir), *argv],
@@ -169,13 +172,11 @@ def test_victim_named_after_a_server_restart(tmp_path):
         )
         try:
             assert restarted.stdout.readline().strip() == "ready"
-            done = subprocess.run(
-                [sys.executable, "-m", "wizard", "--json", "--no-input"],
-                capture_output=True,
-                text=True,
-                env=env(),
-                timeout=120,
-            )
+            cli = [sys.executable, "-m", "wizard", "--json", "--no-input"]
+            if where == "sibling":
+                done = run_inside(t.dir, *cli)
+            else:
+                done = subprocess.run(cli, capture_output=True, text=True, env=env(), timeout=120)
         finally:
             restarted.stdin.write("\n")
             restarted.stdin.close()
@@ -186,3 +187,8 @@ def test_victim_named_after_a_server_restart(tmp_path):
     assert oom["message"].startswith("big.ipynb's kernel was likely killed by the OOM killer at")
     assert "of its 100 MiB limit" in oom["message"], oom["message"]
     assert f"kernel pid {restarted.pid} started" in oom["message"]
+    mem = report["memory"]
+    if where == "sibling":  # not the wizard's kill: named, never counted as its own
+        assert killed_pid not in [k["pid"] for k in mem["oom_log"]]
+        assert killed_pid in [k["pid"] for k in mem["oom_log_kernels"]]
+        assert mem["oom_kills"] == 0

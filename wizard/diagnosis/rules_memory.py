@@ -24,7 +24,8 @@ def oom_kills(facts):
     if count is None and not mem.get("cgroup"):
         count, scope = mem.get("host_oom_kills"), "on this machine since it started"
     recent = recent_kills(mem, facts.get("now", time.time()))
-    if not count and not recent:
+    found = victim.matches(facts)
+    if not count and not recent and not found:
         return None
     evidence = [kill_line(e) for e in recent[-5:]]
     evidence += [
@@ -45,11 +46,12 @@ def oom_kills(facts):
         message = f"The out-of-memory killer has ended {count} process{plural} {scope}."
         if groups:
             message += f" {groups} of them were group kill(s) (memory.oom.group)."
-    else:
+    elif recent:
         message = f"The kernel log shows {len(recent)} out-of-memory kill(s) in the last day."
+    else:
+        message = "The kernel log shows a kill in a kernel's own cgroup."
     if recent:
         message += " Last: " + kill_line(recent[-1]) + "."
-    found = victim.matches(facts)
     if found:
         own_limit = mem.get("limit_bytes") if mem.get("limit_source") != "host" else None
         message = victim.sentence(found[-1], own_limit) + ". " + message

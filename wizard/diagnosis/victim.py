@@ -31,7 +31,8 @@ def matches(facts):
     mem = facts.get("memory") or {}
     kernels = (facts.get("kernels") or {}).get("kernels") or []
     out = []
-    for kill in mem.get("oom_log") or []:
+    # Ours, and those in a kernel's own cgroup outside the wizard's (probes.collect).
+    for kill in (mem.get("oom_log") or []) + (mem.get("oom_log_kernels") or []):
         when = kill.get("time")
         if not when:
             continue

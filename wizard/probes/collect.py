@@ -45,6 +45,7 @@ def gather(root=None, deep=False, server_timeout=1.0):
     )
     if facts["memory"]:
         facts["memory"]["kernel_cgroups"] = found or []
+        facts["memory"]["oom_log_kernels"] = kernel_cgroups.kills_in(facts["memory"], found or [])
     facts["kernelspecs"] = guard("kernelspecs", errors, kernelspecs.probe, root, deep=deep) or {
         "kernelspecs": []
     }

@@ -10,7 +10,7 @@ says nothing about the kernel's. Each kernel's cgroup is read from
 import os
 
 from wizard.system import cgroup_files
-from wizard.system.cgroups import View
+from wizard.system.cgroups import View, is_inside
 
 
 def of_pid(root, view, pid):
@@ -77,3 +77,19 @@ def annotate(root, kernels, own_path=None):
         )
         entry["pids"].append(k["pid"])
     return list(elsewhere.values())
+
+
+def kills_in(mem, cgroups):
+    """The kills "elsewhere" (outside the wizard's cgroup) that lie inside a kernel's cgroup.
+
+    Only where the paths compare (the wizard is not in a cgroup namespace of its own,
+    where the kernel log's host paths cannot be matched to what it sees).
+    """
+    if (mem.get("cgroup") or {}).get("host_view") is False:
+        return []
+    paths = [c["path"] for c in cgroups if c.get("path")]
+    return [
+        k
+        for k in mem.get("oom_log_elsewhere") or []
+        if k.get("memcg") and any(is_inside(k["memcg"], p) for p in paths)
+    ]

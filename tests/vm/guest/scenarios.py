@@ -182,12 +182,13 @@ def run_in_container():
     before = cg.capture("pod6")
     run = [cg.PYTHON, "-m", "wizard", "run", "--memory-limit", "100M"]
     result = {"files_before": before, "wizard_json": cg.inside("pod6", [*run, "--json", nb])}
+    result["files"] = cg.capture("pod6")  # after the JSON run: its kills alone
     # The run may have moved the container's processes into a leaf (cgroup v2 allows
     # none beside children with controllers): the next process starts there.
     leaf = "pod6/wizard-leaf" if os.path.isdir(cg.path("pod6/wizard-leaf")) else "pod6"
     result["leaf"] = leaf
     result["wizard_text"] = cg.inside(leaf, [*run, nb])
-    result["files"] = cg.capture("pod6")
+    result["files_end"] = cg.capture("pod6")
     sleeper.kill()
     return result
 
