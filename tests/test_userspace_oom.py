@@ -109,3 +109,14 @@ def test_oomd_xattr_on_our_cgroup(tmp_path):
     assert marks == {"/sys/fs/cgroup/app.scope": 3}
     hit = rules_memory.userspace_oom_kill(facts([], marks))
     assert hit["severity"] == "problem" and "user.oomd_kill=3" in hit["message"]
+
+
+def test_earlyoom_sigterm_is_not_a_stop_on_purpose():
+    from wizard.diagnosis import rules_banner
+
+    (term,) = userspace_oom.parse_journal([EARLY_TERM])
+    f = facts([term | {"ours": None}])
+    f["banner"] = {"signal": "SIGTERM", "kind": "signal", "row": None}
+    assert rules_banner.stopped_on_purpose(f) is None
+    f["memory"]["userspace_oom"]["kills"] = []
+    assert rules_banner.stopped_on_purpose(f) is not None

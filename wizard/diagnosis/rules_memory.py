@@ -101,6 +101,19 @@ def memory_pressure(facts):
     }
 
 
+def earlyoom_sigterm(facts):
+    """Whether earlyoom sent SIGTERM in the last day to a process that may be ours."""
+    u = (facts.get("memory") or {}).get("userspace_oom") or {}
+    now = facts.get("now", time.time())
+    return any(
+        k.get("killer") == "earlyoom"
+        and k.get("signal") == "SIGTERM"
+        and k.get("ours") is not False
+        and (not k.get("time") or now - k["time"] <= 86400)
+        for k in u.get("kills") or []
+    )
+
+
 def userspace_oom_kill(facts):
     u = (facts.get("memory") or {}).get("userspace_oom") or {}
     now = facts.get("now", time.time())
