@@ -158,7 +158,7 @@ def execute(plan, sink, root=None):
                 result["limit_note"] = (
                     f"no child cgroup ({reason}); an address-space limit instead: running "
                     "out of it shows as MemoryError, not as the kernel's OOM kill (SIGKILL)"
-                )
+                ) + cgroup_child.systemd_route(limit)
         _run(plan, sink, result, runner, spec_file, token, cg)
         try:
             result["fault"] = run_markers.parse_fault(_read(fault_file))

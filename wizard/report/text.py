@@ -59,6 +59,8 @@ def summary_memory(facts):
     text += f", limit from {m.get('limit_source') or 'unknown'}"
     if m.get("swap_total_bytes"):
         text += f"; swap {fmt.size(m.get('swap_used_bytes'))} of {fmt.size(m['swap_total_bytes'])}"
+    if (m.get("cgroup") or {}).get("namespace") == "own":
+        text += "; in a cgroup namespace (-v says what it hides)"
     if m.get("high_bytes") is not None:
         text += f"; memory.high {fmt.size(m['high_bytes'])} (throttles, never kills)"
     for kc in m.get("kernel_cgroups") or []:

@@ -2,7 +2,9 @@
 
 ``wizard run --memory-limit`` puts the notebook's code in one, so the limit is a
 real cgroup limit, the peak of the whole process tree is measured, and the OOM
-kills counted are exactly the code's. Where no child cgroup can be made (no
+kills counted are exactly the code's. On cgroup v2 a cgroup with processes cannot
+give its children a memory controller: where this process may, it moves them into
+a leaf first (``enable_memory``) and says so. Where no child cgroup can be made (no
 writable memory controller, a fixture tree), ``make`` raises OSError or ValueError
 with the reason, and the caller says it.
 """
@@ -129,6 +131,18 @@ def enable_memory(base):
     return (
         f"cgroup v2 allows no processes in a cgroup whose children have controllers: "
         f"the {len(moved)} process(es) of {base} were moved into {leaf} first"
+    )
+
+
+def systemd_route(limit):
+    """Where systemd runs: how to get a real cgroup limit instead (one clause), else ""."""
+    import shutil
+
+    if not (shutil.which("systemd-run") and os.path.isdir("/run/systemd/system")):
+        return ""
+    return (
+        f"; systemd-run --user --scope -p MemoryMax={limit} before the command gives the "
+        "run a real memory cgroup"
     )
 
 
