@@ -166,6 +166,7 @@ def test_kmsg_fixture_file(tmp_path):
             "total_vm_bytes": 323784 * 1024,
             "cgroup_oom": True,
             "memcg": "/a/b",
+            "group_kill": False,
         },
         {
             "time": pytest.approx(1_700_000_009.0),
@@ -175,6 +176,7 @@ def test_kmsg_fixture_file(tmp_path):
             "total_vm_bytes": 9000000 * 1024,
             "cgroup_oom": False,
             "memcg": None,
+            "group_kill": False,
         },
     ]
 
@@ -280,6 +282,9 @@ def test_kills_are_tied_to_the_victims_cgroup(tmp_path):
     found, _ = kernlog.oom_log(root)
     mine = {"path": "/a", "limit_path": "/a", "limit_bytes": 1 << 30}
     other = {"path": "/z", "limit_path": "/z", "limit_bytes": 1 << 30}
-    assert [k["pid"] for k in memory._ours(found, mine)] == [2230, 4321]
-    assert [k["pid"] for k in memory._ours(found, other)] == [4321]  # memcg unknown: kept
-    assert memory._ours(found, None) == found
+    ours, elsewhere = memory.split_kills(found, memory.kill_scope(mine, "initial"), False)
+    assert [k["pid"] for k in ours] == [2230]
+    assert [k["pid"] for k in elsewhere] == [4321]  # memcg unknown: not provably ours
+    ours, _ = memory.split_kills(found, memory.kill_scope(other, "initial"), False)
+    assert ours == []
+    assert memory.split_kills(found, "/", True) == (found, [])

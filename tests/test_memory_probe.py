@@ -49,8 +49,16 @@ KEYS = {
     "host_oom_kills",
     "pressure",
     "pids",
+    "high_bytes",
+    "high_path",
+    "high_events",
+    "oom_group",
+    "oom_group_kills",
     "oom_log",
+    "oom_log_elsewhere",
     "oom_log_status",
+    "userspace_oom",
+    "notes",
     "errors",
 }
 CGROUP_KEYS = {
@@ -62,9 +70,12 @@ CGROUP_KEYS = {
     "peak_bytes",
     "failcnt",
     "swap_limit_bytes",
+    "namespace",
+    "host_view",
 }
 INT_KEYS = KEYS - {"platform", "limit_source", "cgroup", "pressure", "pids", "oom_log"}
-INT_KEYS -= {"oom_log_status", "errors"}
+INT_KEYS -= {"oom_log_status", "errors", "notes", "oom_log_elsewhere", "high_path", "oom_group"}
+INT_KEYS -= {"userspace_oom"}
 
 
 def check_shape(out):
@@ -80,7 +91,9 @@ def check_shape(out):
         assert set(cg) == CGROUP_KEYS
         assert cg["version"] in (1, 2)
         assert isinstance(cg["path"], str) and isinstance(cg["limit_path"], str)
-        for k in CGROUP_KEYS - {"version", "path", "limit_path"}:
+        assert cg["namespace"] in (None, "initial", "own")
+        assert cg["host_view"] in (None, True, False)
+        for k in CGROUP_KEYS - {"version", "path", "limit_path", "namespace", "host_view"}:
             assert cg[k] is None or (type(cg[k]) is int and cg[k] >= 0), (k, cg[k])
     if out["pressure"] is not None:
         assert set(out["pressure"]) == {"some_avg10", "some_avg60", "full_avg10", "full_avg60"}
@@ -90,8 +103,12 @@ def check_shape(out):
         assert set(out["pids"]) == {"max", "current", "events_max", "path"}
     assert isinstance(out["oom_log"], list)
     assert out["oom_log_status"] in ("ok", "empty") or out["oom_log_status"].startswith(
-        "unreadable: "
+        ("unreadable: ", "cut: ")
     )
+    assert out["oom_group"] in (None, True, False)
+    assert isinstance(out["oom_log_elsewhere"], list)
+    for n in out["notes"]:
+        assert isinstance(n, str) and n and "\n" not in n
     for e in out["errors"]:
         assert isinstance(e, str) and e and "\n" not in e and "Traceback" not in e
     assert len(out["errors"]) == len(set(out["errors"]))
@@ -142,6 +159,8 @@ def test_v2_parent_limit_smaller_wins(tmp_path):
         "peak_bytes": 1000 * MiB,
         "failcnt": 17,
         "swap_limit_bytes": 256 * MiB,
+        "namespace": None,
+        "host_view": None,
     }
     assert out["used_bytes"] == 900 * MiB - 100000000  # the working set: inactive cache is not used
     assert out["available_bytes"] == 1 * GiB - out["used_bytes"]
@@ -249,7 +268,9 @@ def test_v1_limit_and_oom_control(tmp_path):
     assert out["limit_bytes"] == 1000 * MiB
     assert out["limit_source"] == "cgroup v1 /process_api/abc"
     assert out["oom_log_status"] == "ok"
-    assert out["oom_log"] == [
+    # The log does not name the victim's cgroup: not provably ours, shown as elsewhere.
+    assert out["oom_log"] == []
+    assert out["oom_log_elsewhere"] == [
         {
             "time": 1700000002.5,  # btime + 2.5 s
             "pid": 2230,
@@ -258,6 +279,7 @@ def test_v1_limit_and_oom_control(tmp_path):
             "total_vm_bytes": 323784 * 1024,
             "cgroup_oom": True,
             "memcg": None,
+            "group_kill": False,
         }
     ]
     assert out["cgroup"] == {
@@ -269,6 +291,8 @@ def test_v1_limit_and_oom_control(tmp_path):
         "peak_bytes": 1000 * MiB,
         "failcnt": 42,
         "swap_limit_bytes": 500 * MiB,
+        "namespace": None,
+        "host_view": None,
     }
     assert out["used_bytes"] == 990 * MiB and out["available_bytes"] == 10 * MiB
     # kills in the parent (not ours, not over our limit) are not counted

@@ -5,10 +5,10 @@ wizard's JSON as a process in the scenario's cgroup saw it and the kernel's own
 files (``memory.*``, ``pids.*``, ``/proc/self/cgroup``, ``/proc/self/mountinfo``,
 the kernel log). Every check compares the two; no number is written down here.
 
-Tests of what the wizard does not get right yet are marked xfail with the reason;
-they assert the behaviour it should have. ``raises=AssertionError``: a scenario
-that did not run is an error, never an expected failure. ``WIZARD_VM_DUMP=DIR`` writes all the
-captured files to DIR (see ``tests/vm/dump.py``).
+A test of something the wizard does not get right yet is marked xfail with the
+reason and asserts the behaviour it should have (``raises=AssertionError``: a
+scenario that did not run is an error, never an expected failure).
+``WIZARD_VM_DUMP=DIR`` writes all the captured files to DIR (see ``tests/vm/dump.py``).
 """
 
 import re
@@ -172,12 +172,6 @@ def test_group_kill_kernel_facts(vm):
     assert keyed(f["/other/memory.events"])["oom_kill"] == 0
 
 
-@pytest.mark.xfail(
-    reason="group-kill members carry no cgroup in the kernel log and are kept as "
-    "possibly ours: a cgroup with oom_kill 0 reports another pod's kills",
-    strict=False,
-    raises=AssertionError,
-)
 def test_group_kills_are_not_another_cgroups(vm):
     s = scenario(vm, "oom_group")
     report = wizard(s["wizard_other"])
@@ -186,16 +180,32 @@ def test_group_kills_are_not_another_cgroups(vm):
     assert "oom-kills-recorded" not in finding_ids(report)
 
 
-@pytest.mark.xfail(
-    reason="the group kill's victim has two Killed lines and is listed (and counted) twice",
-    strict=False,
-    raises=AssertionError,
-)
 def test_group_kill_lists_each_process_once(vm):
     s = scenario(vm, "oom_group")
     report = wizard(s["wizard_ctr"])
     killed = {pid for pid, cg in kernel_kills(s["dmesg"]) if cg == "/pod2/ctr"}
     assert sorted(oom_pids(report)) == sorted(killed)
+
+
+def test_group_kill_counts_distinct_processes(vm):
+    s = scenario(vm, "oom_group")
+    report = wizard(s["wizard_ctr"])
+    mem = report["memory"]
+    events = keyed(s["files"]["/pod2/ctr/memory.events"])
+    assert mem["oom_group"] is True
+    assert mem["oom_group_kills"] == events["oom_group_kill"]
+    distinct = len({pid for pid, cg in kernel_kills(s["dmesg"]) if cg == "/pod2/ctr"})
+    (oom,) = [f for f in report["findings"] if f["id"] == "oom-kills-recorded"]
+    assert f"ended {distinct} processes" in oom["message"]
+    assert "memory.oom.group is set" in oom["message"]
+
+
+def test_group_kills_shown_elsewhere_for_another_cgroup(vm):
+    s = scenario(vm, "oom_group")
+    mem = wizard(s["wizard_other"])["memory"]
+    elsewhere = {k["pid"] for k in mem["oom_log_elsewhere"]}
+    assert {pid for pid, cg in kernel_kills(s["dmesg"]) if cg == "/pod2/ctr"} <= elsewhere
+    assert mem["oom_kills"] == keyed(s["files"]["/other/memory.events"])["oom_kill"] == 0
 
 
 # -- c. memory.high alone: throttling, no kill -------------------------------------
@@ -218,11 +228,6 @@ def test_memory_high_no_kill_reported(vm):
     assert mem["oom_kills"] == keyed(s["files"]["/pod3/memory.events"])["oom_kill"]
 
 
-@pytest.mark.xfail(
-    reason="memory.high and its throttling (memory.events high) are ignored",
-    strict=False,
-    raises=AssertionError,
-)
 def test_memory_high_is_reported(vm):
     s = scenario(vm, "memory_high")
     report = wizard(s["wizard"])
@@ -231,6 +236,16 @@ def test_memory_high_is_reported(vm):
     assert high in ints(report["memory"])
     assert keyed(f["/pod3/memory.events"])["high"] in ints(report["memory"])
     assert any("memory.high" in (x["message"] + x["hint"]) for x in report["findings"])
+
+
+def test_memory_high_where_and_finding(vm):
+    s = scenario(vm, "memory_high")
+    report = wizard(s["wizard"])
+    mem = report["memory"]
+    assert mem["high_path"] == "/pod3"
+    assert mem["high_bytes"] == number(s["files"]["/pod3/memory.high"])
+    assert mem["high_events"] == keyed(s["files"]["/pod3/memory.events"])["high"]
+    assert "memory-throttled" in finding_ids(report)
 
 
 # -- d. cgroup namespace: the namespace root holds the limit ------------------------
@@ -252,28 +267,29 @@ def test_cgroupns_remounted_limit(vm):
     assert mem["limit_bytes"] == number(s["files"]["/pod4/ctr/memory.max"])
 
 
-@pytest.mark.xfail(
-    reason="without a remount the mount root is /../.. and the limit is lost",
-    strict=False,
-    raises=AssertionError,
-)
 def test_cgroupns_not_remounted_limit(vm):
     s = scenario(vm, "cgroupns")
     mem = wizard(s["wizard_no_remount"])["memory"]
     assert mem["limit_bytes"] == number(s["files"]["/pod4/ctr/memory.max"])
 
 
-@pytest.mark.xfail(
-    reason="kernel-log paths are the host's view; inside a namespace every kill is "
-    "kept as ours although none provably lies inside the namespace root",
-    strict=False,
-    raises=AssertionError,
-)
 def test_cgroupns_other_pods_kills_not_ours(vm):
     s = scenario(vm, "cgroupns")
     assert keyed(s["files"]["/pod4/ctr/memory.events"])["oom_kill"] == 0
     for run in (s["wizard_remount"], s["wizard_no_remount"]):
         assert oom_pids(wizard(run)) == []
+
+
+def test_cgroupns_says_what_it_cannot_see(vm):
+    s = scenario(vm, "cgroupns")
+    remount = wizard(s["wizard_remount"])["memory"]
+    plain = wizard(s["wizard_no_remount"])["memory"]
+    assert remount["cgroup"]["namespace"] == plain["cgroup"]["namespace"] == "own"
+    assert any("hidden" in n for n in remount["notes"])
+    # Without a remount the cgroup is found by its pid below the host's root mount.
+    assert plain["cgroup"]["path"] == "/pod4/ctr"
+    assert plain["cgroup"]["host_view"] is True
+    assert not any("/sys/fs/cgroup/memory.max" in e for e in plain["errors"])
 
 
 # -- e. pids.max on the pod, forks refused in its child ----------------------------
@@ -297,11 +313,6 @@ def test_pids_limit_is_the_pods(vm):
     assert pids["path"] == "/pod5"
 
 
-@pytest.mark.xfail(
-    reason="pids.events is read at the limiting cgroup; refused forks count in the child's",
-    strict=False,
-    raises=AssertionError,
-)
 def test_pids_refused_forks_seen(vm):
     s = scenario(vm, "pids_limit")
     pids = wizard(s["wizard"])["memory"]["pids"]
@@ -317,12 +328,6 @@ def test_run_in_container_kernel_facts(vm):
     assert wizard(s["wizard_json"])["exit_code"] == 1
 
 
-@pytest.mark.xfail(
-    reason="cgroup.subtree_control is EBUSY in a cgroup with processes: the run falls "
-    "back to an address-space limit (MemoryError instead of the kernel's SIGKILL)",
-    strict=False,
-    raises=AssertionError,
-)
 def test_run_in_container_uses_a_child_cgroup(vm):
     s = scenario(vm, "run_in_container")
     report = wizard(s["wizard_json"])
@@ -331,9 +336,42 @@ def test_run_in_container_uses_a_child_cgroup(vm):
     assert report["memory"]["limit_mode"].startswith("cgroup v2")
     assert report["signal"] and report["signal"]["name"] == "SIGKILL"
     assert report["memory"]["oom_kills"] == after - before >= 1
+    # What was done to make it possible is said.
+    assert "wizard-leaf" in report["memory"]["limit_note"]
+    # The next run, from the leaf, makes its cgroup beside it: a real kill again.
+    assert s["leaf"] == "pod6/wizard-leaf"
+    assert "SIGKILL" in s["wizard_text"]["stdout"]
+    assert "address space" not in s["wizard_text"]["stdout"]
 
 
-# -- g. a long kernel log, newest kills at its end ----------------------------------
+# -- g. a kernel in its own cgroup, the wizard in a terminal outside it --------------
+
+
+def test_kernel_cgroup_is_the_kernels(vm):
+    s = scenario(vm, "kernel_cgroup")
+    f, report = s["files"], wizard(s["wizard"])
+    (k,) = [k for k in report["kernels"] if k["pid"] == s["kernel"]["pid"]]
+    assert k["cgroup"]["path"] == "/pod8/kern"
+    assert k["cgroup"]["limit_bytes"] == number(f["/pod8/memory.max"])
+    assert k["cgroup"]["limit_path"] == "/pod8"
+    assert k["cgroup"]["pids_max"] == number(f["/pod8/pids.max"])
+    assert k["cgroup"]["oom_kills"] == keyed(f["/pod8/memory.events"])["oom_kill"]
+    # The wizard's own cgroup has no limit: the kernels' cgroup is named beside it.
+    assert report["memory"]["cgroup"]["path"] == "/term"
+    assert [c["path"] for c in report["memory"]["kernel_cgroups"]] == ["/pod8/kern"]
+    assert "not-shown" not in s["wizard"]["stdout"]
+
+
+def test_kernel_cgroup_limit_column(vm):
+    s = scenario(vm, "kernel_cgroup")
+    text = s["wizard_text"]["stdout"]
+    (row,) = [line for line in text.splitlines() if line.split()[:1] == [str(s["kernel"]["pid"])]]
+    share = int(next(w for w in row.split() if w.endswith("%"))[:-1])
+    assert 20 <= share <= 40  # ~100 MiB of the kernel's own 400 MiB, not of the host's RAM
+    assert "kernels' cgroup /pod8/kern" in text
+
+
+# -- h. a long kernel log, newest kills at its end ----------------------------------
 
 
 def test_busy_log_kernel_facts(vm):
@@ -343,15 +381,10 @@ def test_busy_log_kernel_facts(vm):
     assert kills == [v["pid"] for v in s["victims"]]
 
 
-@pytest.mark.xfail(
-    reason="the kernel log is read oldest-first within 0.25 s and silently cut: the "
-    "newest kills are the ones missed",
-    strict=False,
-    raises=AssertionError,
-)
 def test_busy_log_newest_kill_found(vm):
     s = scenario(vm, "busy_log")
     report = wizard(s["wizard"])
     kills = [pid for pid, cg in kernel_kills(s["dmesg"]) if cg == "/pod7/ctr"]
     assert oom_pids(report)[-len(kills) :] == kills
     assert len(oom_pids(report)) == keyed(s["files"]["/pod7/memory.events"])["oom_kill"]
+    assert report["memory"]["oom_log_status"] == "ok"  # read to its end, not cut

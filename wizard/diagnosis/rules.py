@@ -83,6 +83,17 @@ RULES = [
         "test": rules_memory.oom_kills,
     },
     {
+        "id": "userspace-oom-kill",
+        "severity": PROBLEM,
+        "check": "oom",
+        "cause": "memory",
+        "when": "systemd-oomd (journal, or the user.oomd_kill xattr on our cgroup) killed a "
+        "cgroup inside ours, or earlyoom signalled a process of this user in the last day: no "
+        "kernel log line, no oom_kill count.",
+        "doc_label": "low-memory",
+        "test": rules_memory.userspace_oom_kill,
+    },
+    {
         "id": "memory-near-limit",
         "severity": PROBLEM,
         "check": "memory",
@@ -101,6 +112,17 @@ RULES = [
         "seconds (pressure stall information).",
         "doc_label": "low-memory",
         "test": rules_memory.memory_pressure,
+    },
+    {
+        "id": "memory-throttled",
+        "severity": WARNING,
+        "check": "memory",
+        "cause": "memory",
+        "when": "The cgroup went over its memory.high (memory.events high): the kernel "
+        "throttles it there (slowness, memory pressure) without killing; memory.max is "
+        "the limit that kills.",
+        "doc_label": "low-memory",
+        "test": rules_memory.memory_throttled,
     },
     {
         "id": "killed-sigkill",

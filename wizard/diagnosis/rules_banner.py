@@ -1,6 +1,7 @@
 """Rules on what the message said: a signal, an exit code, or a stop on request."""
 
 from wizard.base.invocation import command
+from wizard.diagnosis import rules_memory
 from wizard.diagnosis.common import WARNING, banner_cause, run_outside
 
 
@@ -59,6 +60,8 @@ def stopped_on_purpose(facts):
     b = facts.get("banner")
     if not facts.get("intentional") and not (b and b.get("signal") == "SIGTERM"):
         return None
+    if not facts.get("intentional") and rules_memory.earlyoom_sigterm(facts):
+        return None  # earlyoom's SIGTERM: a kill for memory, not a clean shutdown
     return {
         "message": "The kernel was stopped on purpose (a shutdown or restart): the message "
         "only confirms it.",

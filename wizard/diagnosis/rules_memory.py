@@ -4,6 +4,7 @@ import time
 
 from wizard.base import fmt
 from wizard.base.thresholds import HIGH_USE, NEAR_LIMIT, PIDS_NEAR_LIMIT, PRESSURE_SOME_AVG10
+from wizard.diagnosis import victim
 from wizard.diagnosis.common import (
     PROBLEM,
     WARNING,
@@ -23,16 +24,43 @@ def oom_kills(facts):
     if count is None and not mem.get("cgroup"):
         count, scope = mem.get("host_oom_kills"), "on this machine since it started"
     recent = recent_kills(mem, facts.get("now", time.time()))
-    if not count and not recent:
+    found = victim.matches(facts)
+    if not count and not recent and not found:
         return None
     evidence = [kill_line(e) for e in recent[-5:]]
-    if count:
+    evidence += [
+        "elsewhere on this machine (not this cgroup): " + kill_line(e)
+        for e in (mem.get("oom_log_elsewhere") or [])[-3:]
+    ]
+    groups = mem.get("oom_group_kills") or 0
+    distinct = len({e.get("pid") for e in mem.get("oom_log") or []})
+    if count and groups and distinct and distinct <= count:
+        # The kernel counts a group kill's first victim twice: the log's pids do not.
+        plural = "es" if distinct != 1 else ""
+        message = (
+            f"The out-of-memory killer has ended {distinct} process{plural} {scope}, "
+            f"{groups} group kill(s) among them (memory.events counts {count})."
+        )
+    elif count:
         plural = "es" if count != 1 else ""
         message = f"The out-of-memory killer has ended {count} process{plural} {scope}."
-    else:
+        if groups:
+            message += f" {groups} of them were group kill(s) (memory.oom.group)."
+    elif recent:
         message = f"The kernel log shows {len(recent)} out-of-memory kill(s) in the last day."
+    else:
+        message = "The kernel log shows a kill in a kernel's own cgroup."
     if recent:
         message += " Last: " + kill_line(recent[-1]) + "."
+    if found:
+        own_limit = mem.get("limit_bytes") if mem.get("limit_source") != "host" else None
+        message = victim.sentence(found[-1], own_limit) + ". " + message
+    if mem.get("oom_group"):
+        message += (
+            " memory.oom.group is set: one out-of-memory kill ends every process in the "
+            "cgroup (on Kubernetes 1.28+ that is the whole user server, so the page then "
+            "says the server is not running)."
+        )
     hint = (
         "Memory ran out: halt the notebooks you are not using, or make the calculation "
         "smaller, then restart the kernel."
@@ -70,6 +98,87 @@ def memory_pressure(facts):
         "message": f"Processes waited for memory {some:.0f}% of the last 10 seconds "
         "(memory pressure): the system is reclaiming memory hard.",
         "hint": "Expect slowness, then kills: free memory now.",
+    }
+
+
+def earlyoom_sigterm(facts):
+    """Whether earlyoom sent SIGTERM in the last day to a process that may be ours."""
+    u = (facts.get("memory") or {}).get("userspace_oom") or {}
+    now = facts.get("now", time.time())
+    return any(
+        k.get("killer") == "earlyoom"
+        and k.get("signal") == "SIGTERM"
+        and k.get("ours") is not False
+        and (not k.get("time") or now - k["time"] <= 86400)
+        for k in u.get("kills") or []
+    )
+
+
+def userspace_oom_kill(facts):
+    u = (facts.get("memory") or {}).get("userspace_oom") or {}
+    now = facts.get("now", time.time())
+    kills = [
+        k
+        for k in u.get("kills") or []
+        if k.get("ours") is not False and (not k.get("time") or now - k["time"] <= 86400)
+    ]
+    marks = u.get("xattr_kills") or {}
+    if not kills and not marks:
+        return None
+    lines = []
+    for k in kills:
+        when = (
+            time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(k["time"]))
+            if k.get("time")
+            else "at an unknown time"
+        )
+        if k["killer"] == "systemd-oomd":
+            lines.append(
+                f"systemd-oomd killed every process of {k['cgroup']} {when} ({k['reason']})"
+            )
+        else:
+            who = f"{k['name']} (pid {k['pid']}, uid {k['uid']})"
+            lines.append(f"earlyoom sent {k['signal']} to {who} {when}")
+    for d, n in marks.items():
+        lines.append(f"systemd-oomd marked {d} with user.oomd_kill={n} (its kill count there)")
+    proven = any(k.get("ours") for k in kills) or bool(marks)
+    message = "A userspace OOM killer ended processes here: " + lines[-1] + "."
+    if not proven:
+        message = (
+            "A userspace OOM killer ended a process of this user (possibly a kernel; earlyoom "
+            "watches the whole machine, not this cgroup): " + lines[-1] + "."
+        )
+    if any(k["killer"] == "earlyoom" and k["signal"] == "SIGTERM" for k in kills):
+        message += " A kernel that ended on that SIGTERM did not shut down cleanly."
+    return {
+        "severity": PROBLEM if proven else WARNING,
+        "message": message,
+        "hint": "The machine ran low on memory and a userspace killer (not the kernel) acted, "
+        "so the kernel log shows no kill: use less memory, or halt kernels you do not use.",
+        "commands": halt_commands(kernels_of(facts)),
+        "evidence": lines[-5:],
+    }
+
+
+def memory_throttled(facts):
+    mem = facts.get("memory") or {}
+    high, hits = mem.get("high_bytes"), mem.get("high_events")
+    if high is None or not hits:
+        return None
+    message = (
+        f"memory.high is {fmt.size(high)} (set at {mem.get('high_path') or '?'}): the kernel "
+        f"throttled this cgroup {hits} time(s) above it, reclaiming instead of killing."
+    )
+    some = ((mem.get("pressure") or {}).get("some_avg10")) or 0
+    if some:
+        message += f" Processes waited for memory {some:.0f}% of the last 10 seconds."
+    limit_note = "" if mem.get("limit_source") == "host" else " (memory.max is the kill limit)"
+    return {
+        "message": message,
+        "hint": "Above memory.high work slows down sharply but is not killed"
+        + limit_note
+        + ": use less memory, or ask for a higher memory.high.",
+        "commands": halt_commands(kernels_of(facts)),
     }
 
 

@@ -118,11 +118,16 @@ def execute(plan, sink, root=None):
             cg = cgroup_child.make(root, f"wizard-run-{os.getpid()}-{token}", limit)
             result["cgroup"] = dict(cg)
             result["limit_mode"] = f"cgroup v{cg['version']}" if limit else None
+            if limit and cg.get("note"):
+                result["limit_note"] = cg["note"]
         except (OSError, ValueError) as exc:
             reason = getattr(exc, "strerror", None) or str(exc)
             if limit:
                 result["limit_mode"] = ADDRESS_SPACE
-                result["limit_note"] = f"no child cgroup ({reason}); an address-space limit"
+                result["limit_note"] = (
+                    f"no child cgroup ({reason}); an address-space limit instead: running "
+                    "out of it shows as MemoryError, not as the kernel's OOM kill (SIGKILL)"
+                ) + cgroup_child.systemd_route(limit)
         _run(plan, sink, result, runner, spec_file, token, cg)
         try:
             result["fault"] = run_markers.parse_fault(_read(fault_file))

@@ -30,7 +30,7 @@ def _probe_errors(errors, check, result):
 
 def gather(root=None, deep=False, server_timeout=1.0):
     """Return the facts dict: memory, kernels, servers, kernelspecs, deaths, errors, now."""
-    from wizard.probes import kernelspecs, memory
+    from wizard.probes import kernel_cgroups, kernelspecs, memory
     from wizard.system import historydb, recorder_lock
     from wizard.system.sysroot import SysRoot
 
@@ -39,6 +39,13 @@ def gather(root=None, deep=False, server_timeout=1.0):
     facts = {"now": time.time(), "errors": errors}
     facts["memory"] = guard("memory", errors, memory.probe, root) or {}
     kernels_and_servers(root, facts, server_timeout)
+    own = (facts["memory"].get("cgroup") or {}).get("path")
+    found = guard(
+        "kernels", errors, kernel_cgroups.annotate, root, facts["kernels"].get("kernels") or [], own
+    )
+    if facts["memory"]:
+        facts["memory"]["kernel_cgroups"] = found or []
+        facts["memory"]["oom_log_kernels"] = kernel_cgroups.kills_in(facts["memory"], found or [])
     facts["kernelspecs"] = guard("kernelspecs", errors, kernelspecs.probe, root, deep=deep) or {
         "kernelspecs": []
     }

@@ -52,8 +52,8 @@ Elsewhere (no ``/proc``)
 
 import sys
 
-from wizard.system import cgroup_files, kernlog, procfs
-from wizard.system.cgroups import View, add_error, field, garbage, keyed, read
+from wizard.system import cgroup_files, kernlog, procfs, userspace_oom
+from wizard.system.cgroups import View, add_error, field, garbage, is_inside, keyed, read
 
 _MEMINFO_KEYS = ("MemTotal", "MemAvailable", "MemFree", "Buffers", "Cached", "SwapTotal")
 _MEMINFO_KEYS += ("SwapFree",)
@@ -101,8 +101,16 @@ def _empty(platform):
         "host_oom_kills": None,
         "pressure": None,
         "pids": None,
+        "high_bytes": None,
+        "high_path": None,
+        "high_events": None,
+        "oom_group": None,
+        "oom_group_kills": None,
         "oom_log": [],
+        "oom_log_elsewhere": [],
         "oom_log_status": "empty",
+        "userspace_oom": None,
+        "notes": [],
         "errors": [],
     }
 
@@ -135,25 +143,99 @@ def _is_linux(root):
     return not root.real and procfs.has_proc(root)  # a Linux fixture tree elsewhere
 
 
-def _ours(kills, cgroup):
-    """The kills inside our cgroup's subtree (the kernel log is the whole host's).
+def kill_scope(cgroup, namespace):
+    """The cgroup (the kernel log's, i.e. the host's view) whose kills are ours, or None.
 
-    The scope is the cgroup whose limit applies, else our own cgroup. A kill whose
-    cgroup the log does not name is kept: it may be ours.
+    The cgroup whose limit applies, else our own. None when no kill can be proven
+    ours: in a cgroup namespace of our own the paths we see are relative to a root
+    whose host path is hidden (unless it was found below a mount of the host's root).
     """
-    if not cgroup:
-        return kills
+    if not cgroup or cgroup.get("host_view") is False:
+        return None
+    if namespace == "own" and not cgroup.get("host_view"):
+        return None
     scope = (cgroup.get("limit_path") or cgroup.get("path") or "/").split(" ", 1)[0]
     if cgroup.get("limit_bytes") is None:
         scope = cgroup.get("path") or "/"
-    scope = scope.rstrip("/")
-    if not scope:
-        return kills
-    return [
-        k
-        for k in kills
-        if not k.get("memcg") or k["memcg"] == scope or k["memcg"].startswith(scope + "/")
-    ]
+    return scope
+
+
+def split_kills(kills, scope, everything):
+    """``(ours, elsewhere)``: a kill is ours only when its cgroup lies inside ``scope``.
+
+    ``everything`` (our scope is the whole machine, seen from its initial cgroup
+    namespace): every kill is ours, also those whose cgroup the log does not name.
+    """
+    if everything:
+        return list(kills), []
+    ours, elsewhere = [], []
+    for k in kills:
+        inside = scope is not None and k.get("memcg") and is_inside(k["memcg"], scope)
+        (ours if inside else elsewhere).append(k)
+    return ours, elsewhere
+
+
+def userspace(root, dirs, scope, everything):
+    """systemd-oomd and earlyoom (``userspace_oom.probe``), each kill marked ``ours``:
+    True (an oomd kill of a cgroup inside ours), None (earlyoom, which is not
+    cgroup-aware, killing a process of this user: possibly ours), else False."""
+    import os
+
+    found = userspace_oom.probe(root, dirs)
+    uid = os.geteuid() if hasattr(os, "geteuid") else None
+    for k in found["kills"]:
+        if k["killer"] == "systemd-oomd":
+            inside = everything or (scope is not None and is_inside(k["cgroup"], scope))
+            k["ours"] = bool(inside)
+        else:
+            k["ours"] = None if uid in (0, k["uid"]) else False
+    return found
+
+
+def _memory_extras(root, view, version, levels, out, errors):
+    """memory.high, memory.oom.group and the namespace notes of the memory cgroup."""
+    cg = out["cgroup"]
+    notes = out["notes"]
+    if version == 2:
+        high = cgroup_files.read_high(root, levels, errors) or {}
+        out["high_bytes"] = high.get("high_bytes")
+        out["high_path"] = high.get("high_path")
+        out["high_events"] = high.get("high_events")
+        at = next((i for i, (_, label) in enumerate(levels) if label == cg["limit_path"]), 0)
+        out["oom_group"], out["oom_group_kills"] = cgroup_files.read_oom_group(
+            root, levels, at, errors
+        )
+    kind = "cgroup2" if version == 2 else "memory"
+    searched = view.notes.get(kind, {}).get("found_by_search")
+    namespace = view.namespace()
+    cg["namespace"] = namespace
+    top = levels[-1][0]
+    if searched:
+        # Found below a mount that starts above our namespace: labels are paths
+        # below that mount's root, the host's own when it is the real root.
+        cg["host_view"] = version == 2 and not root.exists(top + "/memory.max")
+        notes.append(
+            f"this process is in a cgroup namespace; its cgroup {cg['path']} was found "
+            f"by its pid below the cgroup mount {searched}"
+        )
+    elif namespace == "own":
+        cg["host_view"] = False
+        if version == 2 and root.exists(top + "/memory.max"):
+            notes.append(
+                "this process is in a cgroup namespace whose root has its own memory.max: "
+                "that limit is read, the cgroups above it (and their limits) are hidden"
+            )
+        else:
+            notes.append(
+                "this process is in a cgroup namespace: the cgroups above its root "
+                "(and their limits) are hidden"
+            )
+        notes.append(
+            "the kernel log names cgroups as the host sees them: no kill in it can be "
+            "proven to be in this namespace's cgroups"
+        )
+    else:
+        cg["host_view"] = None if namespace is None else True
 
 
 def probe(root, oom_log=True):
@@ -186,16 +268,19 @@ def probe(root, oom_log=True):
     v2_path, v1_paths, _ = view.membership()
     v2_levels = view.levels("cgroup2", v2_path) if v2_path is not None or v1_paths else None
     cg = None
+    mem_version, mem_levels = None, None
     if "memory" in v1_paths:
         levels = view.levels("memory", v1_paths["memory"])
         if levels:
             cg = cgroup_files.read_memory(root, 1, levels, errors)
+            mem_version, mem_levels = 1, levels
         elif v1_paths["memory"] != "/":
             add_error(
                 errors, f"cgroup {v1_paths['memory']} is not mounted here: its limit is unknown"
             )
     elif v2_levels:
         cg = cgroup_files.read_memory(root, 2, v2_levels, errors)
+        mem_version, mem_levels = 2, v2_levels
     elif v2_path not in (None, "/"):
         add_error(errors, f"cgroup {v2_path} is not mounted here: its limit is unknown")
 
@@ -210,6 +295,7 @@ def probe(root, oom_log=True):
             cg.pop(key)
         swap_limit = cg["swap_limit_bytes"]
         out["cgroup"] = cg
+        _memory_extras(root, view, mem_version, mem_levels, out, errors)
     limit = cg["limit_bytes"] if cg else None
     if limit is not None and (host_total is None or limit < host_total):
         version = cg["version"]
@@ -256,7 +342,13 @@ def probe(root, oom_log=True):
     # Kernel log
     if oom_log:
         log, out["oom_log_status"] = kernlog.oom_log(root)
-        out["oom_log"] = _ours(log, out["cgroup"])
+        cg = out["cgroup"]
+        scope = kill_scope(cg, view.namespace())
+        # Our scope is the whole machine only at the root of the initial namespace.
+        everything = (cg is None or scope == "/") and view.namespace() != "own"
+        out["oom_log"], out["oom_log_elsewhere"] = split_kills(log, scope, everything)
+        dirs = [d for d, _ in mem_levels or ()]
+        out["userspace_oom"] = userspace(root, dirs, scope, everything)
     else:
         out["oom_log_status"] = "unreadable: not read"
     return out

@@ -52,11 +52,20 @@ def summary_memory(facts):
         return "could not read the memory limit"
     share = fmt.percent(used, limit)
     text = f"{fmt.size(used)} of {fmt.size(limit)} used"
+    if m.get("kernel_cgroups"):
+        text = "the wizard's cgroup: " + text
     if share is not None:
         text += f" ({share:.0f}%)"
     text += f", limit from {m.get('limit_source') or 'unknown'}"
     if m.get("swap_total_bytes"):
         text += f"; swap {fmt.size(m.get('swap_used_bytes'))} of {fmt.size(m['swap_total_bytes'])}"
+    if (m.get("cgroup") or {}).get("namespace") == "own":
+        text += "; in a cgroup namespace (-v says what it hides)"
+    if m.get("high_bytes") is not None:
+        text += f"; memory.high {fmt.size(m['high_bytes'])} (throttles, never kills)"
+    for kc in m.get("kernel_cgroups") or []:
+        limit = fmt.size(kc["limit_bytes"]) if kc.get("limit_bytes") else "no limit"
+        text += f"; kernels' cgroup {kc['path']}: {fmt.size(kc.get('usage_bytes'))} of {limit}"
     return text
 
 
@@ -72,6 +81,10 @@ def summary_oom(facts):
         text += f"; kernel log {status}"
     elif m.get("oom_log"):
         text += f"; kernel log: {len(m['oom_log'])} recent kill(s)"
+    if status.startswith("cut"):
+        text += "; kernel log read only in part (the newest records may be missing)"
+    if m.get("oom_log_elsewhere"):
+        text += f"; {len(m['oom_log_elsewhere'])} elsewhere on this machine"
     return text
 
 
@@ -170,7 +183,8 @@ SUMMARIES = {
 def kernel_rows(facts, limit_bytes, now):
     rows = []
     for k in (facts.get("kernels") or {}).get("kernels") or []:
-        share = fmt.percent(k.get("rss_bytes"), limit_bytes)
+        own = (k.get("cgroup") or {}).get("limit_bytes")  # the kernel's own cgroup's limit
+        share = fmt.percent(k.get("rss_bytes"), own if own is not None else limit_bytes)
         age = fmt.duration(now - k["started"]) if k.get("started") else "?"
         state = k.get("execution_state") or ""
         if k.get("idle_seconds") is not None and state != "busy":
@@ -283,6 +297,23 @@ def _details(check_id, facts):
                 yield f"{where}: no memory limit set on it or its ancestors"
             else:
                 yield f"{where}: limit {fmt.size(cg['limit_bytes'])} set at {cg.get('limit_path')}"
+        if mem.get("high_bytes") is not None:
+            yield (
+                f"memory.high: {fmt.size(mem['high_bytes'])} set at {mem.get('high_path')}"
+                f" (throttled above it {mem.get('high_events') or 0} time(s), no kill)"
+            )
+        if mem.get("oom_group"):
+            yield "memory.oom.group: 1 (one out-of-memory kill ends every process in the cgroup)"
+        for kc in mem.get("kernel_cgroups") or []:
+            limit = fmt.size(kc["limit_bytes"]) if kc.get("limit_bytes") else "no limit"
+            yield (
+                f"kernels {', '.join(map(str, kc['pids']))} run in cgroup {kc['path']}, not the "
+                f"wizard's: {fmt.size(kc.get('usage_bytes'))} used, {limit}"
+                + (f" (set at {kc['limit_path']})" if kc.get("limit_bytes") else "")
+                + f", {kc.get('oom_kills') or 0} OOM kill(s)"
+            )
+        for note in mem.get("notes") or []:
+            yield "note: " + note
         if mem.get("peak_bytes"):
             yield f"peak: {fmt.size(mem['peak_bytes'])}"
         psi = mem.get("pressure")
@@ -294,6 +325,10 @@ def _details(check_id, facts):
     elif check_id == "oom":
         for e in mem.get("oom_log") or []:
             yield kill_line(e)
+        for e in mem.get("oom_log_elsewhere") or []:
+            yield "elsewhere on this machine: " + kill_line(e)
+        if (mem.get("oom_log_status") or "").startswith("cut"):
+            yield "kernel log " + mem["oom_log_status"]
     elif check_id == "servers":
         for s in (facts.get("servers") or {}).get("servers") or []:
             state = "answering" if s.get("reachable") else ("alive" if s.get("alive") else "stale")

@@ -2,11 +2,14 @@
 
 ``wizard run --memory-limit`` puts the notebook's code in one, so the limit is a
 real cgroup limit, the peak of the whole process tree is measured, and the OOM
-kills counted are exactly the code's. Where no child cgroup can be made (no
+kills counted are exactly the code's. On cgroup v2 a cgroup with processes cannot
+give its children a memory controller: where this process may, it moves them into
+a leaf first (``enable_memory``) and says so. Where no child cgroup can be made (no
 writable memory controller, a fixture tree), ``make`` raises OSError or ValueError
 with the reason, and the caller says it.
 """
 
+import errno
 import os
 import time
 
@@ -38,7 +41,11 @@ def make(root, name, limit_bytes):
     if not root.real:
         raise ValueError("the system root is a fixture tree")
     version, base = own_memory_cgroup(root)
+    parent = os.path.dirname(base)
+    if version == 2 and os.path.basename(base) == LEAF and _has_memory(parent):
+        base = parent  # a leaf made by an earlier run: its siblings get the controller
     path = os.path.join(base, name)
+    note = None
     os.mkdir(path)
     try:
         if version == 1:
@@ -49,7 +56,7 @@ def make(root, name, limit_bytes):
                     write(memsw, str(limit_bytes))
         else:
             if not os.path.exists(os.path.join(path, "memory.max")):
-                write(os.path.join(base, "cgroup.subtree_control"), "+memory")
+                note = enable_memory(base)
             if limit_bytes:
                 write(os.path.join(path, "memory.max"), str(limit_bytes))
                 swap = os.path.join(path, "memory.swap.max")
@@ -58,7 +65,85 @@ def make(root, name, limit_bytes):
     except OSError:
         os.rmdir(path)
         raise
-    return {"version": version, "path": path, "limit_bytes": limit_bytes}
+    return {"version": version, "path": path, "limit_bytes": limit_bytes, "note": note}
+
+
+LEAF = "wizard-leaf"  # where a v2 cgroup's own processes go so its children get controllers
+
+
+def _has_memory(d):
+    try:
+        return "memory" in _read(os.path.join(d, "cgroup.subtree_control")).split()
+    except OSError:
+        return False
+
+
+def enable_memory(base):
+    """Turn on the memory controller for ``base``'s children (v2); a note, or None.
+
+    cgroup v2 allows no process in a cgroup that enables controllers for its
+    children (EBUSY): a container's own cgroup always has some. When this process
+    may move them all (each one ours), they go into a leaf ``base/wizard-leaf``
+    first, as container init systems do; otherwise the OSError says why.
+    """
+    control = os.path.join(base, "cgroup.subtree_control")
+    try:
+        write(control, "+memory")
+        return None
+    except OSError as exc:
+        if exc.errno != errno.EBUSY:
+            raise
+    leaf = os.path.join(base, LEAF)
+    pids = [p for p in _read(os.path.join(base, "cgroup.procs")).split() if p.isdigit()]
+    uid = os.geteuid()
+    for pid in pids:
+        try:
+            owner = os.stat(f"/proc/{pid}").st_uid
+        except OSError:
+            continue  # gone meanwhile
+        if uid != 0 and owner != uid:
+            raise OSError(
+                errno.EBUSY,
+                f"cgroup v2 allows no processes in {base} once its children have a memory "
+                f"controller, and process {pid} there is not ours to move into a leaf",
+            )
+    os.makedirs(leaf, exist_ok=True)
+    moved = []
+    try:
+        for pid in pids:
+            try:
+                write(os.path.join(leaf, "cgroup.procs"), pid)
+                moved.append(pid)
+            except ProcessLookupError:
+                continue  # exited meanwhile
+        write(control, "+memory")
+    except OSError as exc:
+        for pid in moved:
+            try:
+                write(os.path.join(base, "cgroup.procs"), pid)
+            except OSError:
+                pass  # exited meanwhile
+        raise OSError(
+            exc.errno,
+            f"cgroup v2 allows no processes in {base} once its children have a memory "
+            f"controller, and moving its processes into a leaf failed: {exc.strerror}",
+        ) from None
+    return (
+        f"cgroup v2 allows no processes in a cgroup whose children have controllers: "
+        f"the {len(moved)} process(es) of {base} were moved into {leaf} first"
+    )
+
+
+def systemd_route(limit):
+    """Where systemd runs: how to get a real cgroup limit instead (one clause), else ""."""
+    import shutil
+
+    if not (shutil.which("systemd-run") and os.path.isdir("/run/systemd/system")):
+        return ""
+    return (
+        f"; systemd-run --user --scope -p MemoryMax={limit} before the command gives the "
+        "run a real memory cgroup"
+    )
 
 
 def stats(cg):

@@ -167,18 +167,56 @@ def read_pressure(text, path, errors):
 
 
 def read_pids(root, levels, errors):
-    """``{"max", "current", "events_max", "path"}`` of the limiting pids cgroup, or None."""
+    """``{"max", "current", "events_max", "path"}`` of the limiting pids cgroup, or None.
+
+    ``events_max`` sums ``pids.events`` ``max`` from the own cgroup up to the limiting
+    one: a refused fork is counted in the cgroup that forked (kernel 6.1), not in
+    the ancestor whose limit refused it.
+    """
     at, limit = walk_limit(root, levels, "pids.max", errors)
     d, label = levels[at if at is not None else 0]
     current_path = d + "/pids.current"
     current = count(read(root, current_path, errors), current_path, errors)
     if limit is None and current is None:
         return None  # no pids controller for this cgroup (e.g. the root cgroup)
-    events_path = d + "/pids.events"
+    refused = None
+    for i in range((at or 0) + 1):
+        events_path = levels[i][0] + "/pids.events"
+        n = field(keyed(read(root, events_path, errors)), "max", events_path, errors)
+        if n is not None:
+            refused = (refused or 0) + n
+    return {"max": limit, "current": current, "events_max": refused, "path": label}
+
+
+def read_high(root, levels, errors):
+    """memory.high (v2): ``{"high_bytes", "high_path", "high_events"}`` or None.
+
+    The smallest ``memory.high`` up the tree is the throttling limit: above it the
+    kernel reclaims hard and slows the cgroup down, without killing. ``high_events``
+    is ``memory.events`` ``high`` of that cgroup (times usage went over it).
+    """
+    at, high = walk_limit(root, levels, "memory.high", errors)
+    if at is None:
+        return None
+    d, label = levels[at]
+    events_path = d + "/memory.events"
     events = keyed(read(root, events_path, errors))
     return {
-        "max": limit,
-        "current": current,
-        "events_max": field(events, "max", events_path, errors),
-        "path": label,
+        "high_bytes": high,
+        "high_path": label,
+        "high_events": field(events, "high", events_path, errors),
     }
+
+
+def read_oom_group(root, levels, upto, errors):
+    """``(memory.oom.group set anywhere from the cgroup up to level ``upto``,
+    ``oom_group_kill`` of the limiting cgroup's memory.events)`` (v2), None when unknown."""
+    group = None
+    for i in range(min(upto, len(levels) - 1) + 1):
+        path = levels[i][0] + "/memory.oom.group"
+        v = count(read(root, path, errors), path, errors)
+        if v is not None:
+            group = bool(group) or v == 1
+    events_path = levels[min(upto, len(levels) - 1)][0] + "/memory.events"
+    kills = field(keyed(read(root, events_path, errors)), "oom_group_kill", events_path, errors)
+    return group, kills

@@ -15,6 +15,8 @@ Where the files are
     without a remount) is not guessed at: ``locate`` says so.
 """
 
+import os
+
 UNLIMITED = 1 << 62  # v1 "no limit" is 9223372036854771712; anything this big is no limit
 INSANE = 1 << 64  # a byte count or counter above this is garbage
 READ_MAX = 64 << 10  # cgroup and /proc files are small; cap what garbage can cost
@@ -187,21 +189,85 @@ def default_mounts(root):
     return m
 
 
-def locate(root, mounts, path):
+INIT_CGROUP_NS = "cgroup:[4026531835]"  # the initial cgroup namespace's fixed inode
+SEARCH_MAX = 5000  # directories looked at to find our cgroup below a /../.. mount root
+
+
+def climb(mroot):
+    """``(ups, rest)`` of a mount root: ``/../..`` is ``(2, ())``, ``/a`` is ``(0, ("a",))``."""
+    comps = [c for c in (mroot or "/").split("/") if c and c != "."]
+    ups = 0
+    while ups < len(comps) and comps[ups] == "..":
+        ups += 1
+    rest = tuple(comps[ups:])
+    return ups, (None if ".." in rest else rest)
+
+
+def find_member(root, mp, depth, rel, pid, budget=SEARCH_MAX):
+    """The directory ``depth`` levels below ``mp`` (then ``rel``) whose cgroup.procs has ``pid``.
+
+    ``(components below mp, None)``, or ``(None, reason)``.
+    """
+    want = str(pid)
+    frontier, seen = [()], 0
+    for _ in range(depth):
+        nxt = []
+        for parts in frontier:
+            try:
+                names = sorted(root.listdir(join(mp, parts)))
+            except OSError:
+                continue
+            for n in names:
+                seen += 1
+                if seen > budget:
+                    return None, f"more than {budget} cgroups to search"
+                if root.exists(join(mp, (*parts, n, "cgroup.procs"))):
+                    nxt.append((*parts, n))
+        frontier = nxt
+    for parts in frontier:
+        try:
+            procs = root.read_text(join(mp, parts + rel + ("cgroup.procs",)), 4 << 20)
+        except OSError:
+            continue
+        if want in procs.split():
+            return parts + rel, None
+    return None, "no cgroup there lists this process"
+
+
+def locate(root, mounts, path, pid=None, notes=None):
     """The cgroup ``path`` in the first fitting mount: ``(levels, mountpoint)``, or None.
 
     ``levels`` is a list of ``(directory, cgroup path label)`` from the cgroup up to
     the mount's root. A mount whose root contains the path is used as the container
-    view (the mount's root stripped); otherwise the path is taken as relative to the
-    mount (a cgroup namespace). When the directory exists nowhere, the mount point
-    itself stands in (one level).
+    view (the mount's root stripped); a mount whose root lies above ours (``/../..``:
+    a cgroup namespace without a remount) is searched for the cgroup that lists
+    ``pid`` (labels are then paths below that mount's root); otherwise the path is
+    taken as relative to the mount (a cgroup namespace, remounted). When the
+    directory exists nowhere, the mount point itself stands in (one level). What
+    could not be resolved, and how a path was found, goes into ``notes``.
     """
+    notes = {} if notes is None else notes
     parts = clean_path(path)
     if parts is None:
         return None
     fallback = None
     for mroot, mp in mounts:
-        mparts = clean_path(mroot)
+        ups, mrest = climb(mroot)
+        if ups:
+            if mrest or pid is None:
+                continue  # that mount's root is not an ancestor of ours
+            found, why = find_member(root, mp, ups, parts, pid)
+            if found is None:
+                notes["unresolved"] = (
+                    f"the cgroup mount at {mp} starts above this cgroup namespace "
+                    f"(root {mroot}) and this process's cgroup was not found in it: {why}"
+                )
+                continue
+            notes["found_by_search"] = mp
+            return [
+                (join(mp, found[:k]), join("", found[:k]) or "/") for k in range(len(found), -1, -1)
+            ], mp
+        mparts = mrest
         if mparts is not None and parts[: len(mparts)] == mparts:
             rel, base = parts[len(mparts) :], mparts
         else:
@@ -213,6 +279,8 @@ def locate(root, mounts, path):
             ], mp
         if fallback is None and root.exists(mp):
             fallback = [(mp, join("", base) or "/")], mp
+    if "unresolved" in notes:
+        return None  # never the global root in place of ours
     return fallback
 
 
@@ -223,6 +291,31 @@ class View:
         self.root = root
         self.errors = [] if errors is None else errors
         self._mounts = None
+        self.notes = {}  # kind -> {"unresolved": why, "found_by_search": mountpoint}
+
+    def self_pid(self):
+        """This process's pid as the fixture tree (or the real system) has it."""
+        if self.root.real:
+            return os.getpid()
+        try:
+            return int(self.root.read_text("/proc/self/stat", 4096).split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def namespace(self):
+        """ "initial", "own" (a cgroup namespace of its own: paths are relative to its
+        root, and the kernel log's paths cannot be matched to ours) or None (unknown)."""
+        p = self.root.path("/proc/self/ns/cgroup")
+        try:
+            link = os.readlink(p)
+        except OSError:
+            try:
+                link = self.root.read_text("/proc/self/ns/cgroup", 4096).strip()
+            except OSError:
+                return None
+        if not link.startswith("cgroup:["):
+            return None
+        return "initial" if link == INIT_CGROUP_NS else "own"
 
     @property
     def mounts(self):
@@ -246,28 +339,36 @@ class View:
             garbage(self.errors, path, text.strip())
         return v2, v1, text
 
-    def levels(self, kind, path):
-        """``locate`` in the mounts of ``kind`` ("cgroup2", "memory", "pids"): levels or None."""
+    def levels(self, kind, path, pid=None):
+        """``locate`` in the mounts of ``kind`` ("cgroup2", "memory", "pids"): levels or None.
+
+        ``pid``: whose cgroup it is (default: this process), to find it below a mount
+        that starts above our cgroup namespace.
+        """
         if path is None or not self.mounts.get(kind):
             return None
-        found = locate(self.root, self.mounts[kind], path)
+        notes = self.notes.setdefault(kind, {}) if pid is None else {}
+        who = self.self_pid() if pid is None else pid
+        found = locate(self.root, self.mounts[kind], path, who, notes)
+        if found is None and notes.get("unresolved") and pid is None:
+            add_error(self.errors, notes["unresolved"] + ": its limit is unknown")
         return found[0] if found else None
 
-    def memory_levels(self, v2_path, v1_paths):
+    def memory_levels(self, v2_path, v1_paths, pid=None):
         """``(version, levels)`` of the memory controller for a membership, or (None, None).
 
         v1 wins where the process has a v1 ``memory`` line (v1 and hybrid systems).
         """
         if "memory" in v1_paths:
-            levels = self.levels("memory", v1_paths["memory"])
+            levels = self.levels("memory", v1_paths["memory"], pid)
             return (1, levels) if levels else (None, None)
-        levels = self.levels("cgroup2", v2_path)
+        levels = self.levels("cgroup2", v2_path, pid)
         return (2, levels) if levels else (None, None)
 
-    def pids_levels(self, v2_path, v1_paths):
+    def pids_levels(self, v2_path, v1_paths, pid=None):
         if "pids" in v1_paths:
-            return self.levels("pids", v1_paths["pids"])
-        return self.levels("cgroup2", v2_path)
+            return self.levels("pids", v1_paths["pids"], pid)
+        return self.levels("cgroup2", v2_path, pid)
 
     def of_pid(self, pid):
         """``(version, path)`` of a process's memory cgroup, or None."""

@@ -17,10 +17,11 @@ On the older forms a line before the kill tells whether a cgroup limit was hit
 ("Memory cgroup out of memory: Kill process ...", "Task in /a killed as a result
 of limit of /b", "oom-kill:constraint=CONSTRAINT_MEMCG,...").
 
-/dev/kmsg is read from its oldest record on, within MAX_RECORDS and MAX_SECONDS.
+/dev/kmsg reads only forwards: every record is read and the newest MAX_RECORDS
+kept; when MAX_SECONDS run out first the status says the read was cut.
 
 Each kill becomes ``{"time", "pid", "name", "rss_bytes", "total_vm_bytes",
-"cgroup_oom"}``; ``time`` is wall-clock epoch seconds (boot time from
+"cgroup_oom", "memcg", "group_kill"}``; ``time`` is wall-clock epoch seconds (boot time from
 ``/proc/stat`` ``btime`` plus the record's time since boot), or None when either
 is unknown.
 """
@@ -100,19 +101,38 @@ def parse_kill(msg):
     }
 
 
+_GROUP_HEAD = "Tasks in "
+_GROUP_TAIL = " are going to be killed due to memory.oom.group set"
+
+
 def kills(entries, btime=None, keep=KEEP):
-    """The last ``keep`` OOM kills in ``entries``, oldest first.
+    """The last ``keep`` OOM kills in ``entries``, oldest first, one per process.
 
     ``entries`` is an iterable of ``(seconds_since_boot or None, message)``;
-    ``btime`` is the boot time (epoch seconds) or None.
+    ``btime`` is the boot time (epoch seconds) or None. ``memcg`` is the victim's
+    cgroup as the kernel names it (the host's view), from the ``oom-kill:`` line
+    before the kill or, for the members of a group kill (``memory.oom.group``), from
+    the ``Tasks in X are going to be killed`` line; ``group_kill`` is True for those.
+    A group kill names its first victim twice: it is kept once.
     """
     found = []
     context = None  # True: a cgroup OOM is being reported; False: a host-wide one
     memcg = None  # the victim's cgroup, from the "oom-kill:...task_memcg=" line before it
+    group = None  # the cgroup of a group kill in progress
+    episode = {}  # pid -> kill, within one OOM (from its oom-kill: line on)
     for secs, msg in entries:
-        if msg.startswith("oom-kill:") and "task_memcg=" in msg:
-            memcg = msg.split("task_memcg=", 1)[1].split(",", 1)[0] or None
+        if msg.startswith("oom-kill:"):
+            group, episode = None, {}
+            if "task_memcg=" in msg:
+                memcg = msg.split("task_memcg=", 1)[1].split(",", 1)[0] or None
+        if msg.startswith(_GROUP_HEAD) and msg.endswith(_GROUP_TAIL):
+            group = msg[len(_GROUP_HEAD) : -len(_GROUP_TAIL)] or None
+            for k in episode.values():
+                k["group_kill"] = True
+            continue
         if _KILLED not in msg:
+            if "invoked oom-killer" in msg:
+                group, episode = None, {}
             if "emory" not in msg and "constraint=" not in msg and "limit of" not in msg:
                 continue  # most lines: nothing to do with memory
             if any(h in msg for h in _MEMCG_HINTS) or (
@@ -125,12 +145,17 @@ def kills(entries, btime=None, keep=KEEP):
         kill = parse_kill(msg)
         if kill is None:
             continue
+        if group is not None and kill["pid"] in episode:
+            continue  # the group kill's first victim, named again
         if kill["cgroup_oom"] is None:
             kill["cgroup_oom"] = bool(context)
-        kill["memcg"] = memcg
+        kill["memcg"] = memcg or group
+        kill["group_kill"] = group is not None
         context = memcg = None
         when = None if secs is None or btime is None else btime + secs
-        found.append({"time": when, **kill})
+        entry = {"time": when, **kill}
+        episode[kill["pid"]] = entry
+        found.append(entry)
         if len(found) > 4 * keep:
             del found[: len(found) - keep]
     return found[-keep:] if keep else []
@@ -163,9 +188,10 @@ def parse_fault(msg):
 
 def oom_log(root, keep=KEEP):
     """``(kills, status)``: the last ``keep`` OOM kills and ``"ok"``, ``"empty"``
-    (the log was read and holds no OOM kill) or ``"unreadable: <reason>"``.
+    (the log was read and holds no OOM kill), ``"cut: <what was left out>"`` (read,
+    but not to its end: the newest records may be missing) or ``"unreadable: <reason>"``.
     """
-    entries, reason = kmsg.read_kmsg(root)
+    entries, reason, cut = kmsg.read_kmsg_tail(root)
     # dmesg reads the real system's log: never for a fixture tree.
     if entries is None and root.real:
         if kmsg.dmesg_allowed(root):
@@ -177,4 +203,6 @@ def oom_log(root, keep=KEEP):
     if entries is None:
         return [], "unreadable: " + " ".join(reason.split())
     found = kills(entries, procfs.boot_time(root), keep)
+    if cut:
+        return found, "cut: " + cut
     return found, ("ok" if found else "empty")

@@ -1,9 +1,9 @@
 """Reading the Linux kernel's log: ``/dev/kmsg`` record by record, else ``dmesg``.
 
 Both need privileges on most systems (root, or ``kernel.dmesg_restrict=0``): a
-refusal becomes a reason string, never an exception. ``read_kmsg`` reads what the
-log holds now; ``Follower`` keeps the device open and returns what came since the
-last call.
+refusal becomes a reason string, never an exception. ``read_kmsg_tail`` reads what
+the log holds now, keeping the newest records; ``Follower`` keeps the device open
+and returns what came since the last call.
 """
 
 import os
@@ -11,8 +11,8 @@ import os
 from wizard.system import procfs
 
 KMSG = "/dev/kmsg"
-MAX_RECORDS = 200000  # records read from /dev/kmsg at most
-MAX_SECONDS = 0.25  # time spent reading /dev/kmsg at most
+MAX_RECORDS = 200000  # newest records kept from /dev/kmsg at most
+MAX_SECONDS = 3.0  # time spent reading /dev/kmsg at most (a full 8 MiB log takes ~0.3 s)
 DMESG_TIMEOUT = 2.0
 
 
@@ -64,9 +64,24 @@ def _why(err):
 def read_kmsg(root, max_records=MAX_RECORDS, max_seconds=MAX_SECONDS):
     """``(entries, None)`` from ``/dev/kmsg``, or ``(None, reason)`` when it cannot be read.
 
-    ``entries`` are ``(seconds_since_boot, message)``. A regular file in place of
-    the device (test fixtures) is read whole, one record per line.
+    ``read_kmsg_tail`` without the note on a cut read.
     """
+    entries, reason, _ = read_kmsg_tail(root, max_records, max_seconds)
+    return entries, reason
+
+
+def read_kmsg_tail(root, max_records=MAX_RECORDS, max_seconds=MAX_SECONDS):
+    """``(entries, None, cut)`` from ``/dev/kmsg``, or ``(None, reason, None)``.
+
+    ``entries`` are ``(seconds_since_boot, message)``, the newest ``max_records``
+    records at most: the device only reads forwards, so every record is read and
+    only a ring of the newest is kept (parsed at the end). ``cut`` is None when the
+    read reached the end of the log, else one line saying what was left out (the
+    time budget ran out before the end: the newest records were not reached). A
+    regular file in place of the device (test fixtures) is read whole, one record
+    per line.
+    """
+    import collections
     import stat
     import time
 
@@ -74,50 +89,60 @@ def read_kmsg(root, max_records=MAX_RECORDS, max_seconds=MAX_SECONDS):
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as e:
-        return None, f"{KMSG}: {_why(e)}"
-    entries = []
+        return None, f"{KMSG}: {_why(e)}", None
+    ring = collections.deque(maxlen=max_records)
+    cut = None
     try:
         try:
             regular = stat.S_ISREG(os.fstat(fd).st_mode)
         except OSError as e:
-            return None, f"{KMSG}: {_why(e)}"
+            return None, f"{KMSG}: {_why(e)}", None
         if regular:
             with os.fdopen(os.dup(fd), "rb") as f:
                 data = f.read(4 << 20).decode("utf-8", "replace")
-            records = []
             for line in data.split("\n"):
-                if line.startswith(" ") and records:
+                if line.startswith(" ") and ring:
                     continue  # continuation line of the record before
-                records.append(line)
-            for rec in records[-max_records:]:
-                parsed = parse_kmsg_record(rec)
-                if parsed:
-                    entries.append((parsed[0] / 1e6, parsed[1]))
-            return entries, None
+                ring.append(line)
+            return _parsed(ring), None, None
         deadline = time.monotonic() + max_seconds
         n = 0
-        while n < max_records:
+        while True:
             try:
                 raw = os.read(fd, 8192)
             except BlockingIOError:
-                break  # EAGAIN: no more records
+                break  # EAGAIN: the end of the log
             except BrokenPipeError:
                 continue  # EPIPE: records were overwritten while reading; go on
             except OSError as e:
                 if n:
+                    cut = f"stopped by an error after {n} records: {_why(e)}"
                     break
-                return None, f"{KMSG}: {_why(e)}"
+                return None, f"{KMSG}: {_why(e)}", None
             if not raw:
                 break
             n += 1
-            parsed = parse_kmsg_record(raw.decode("utf-8", "replace"))
-            if parsed:
-                entries.append((parsed[0] / 1e6, parsed[1]))
-            if not n % 256 and time.monotonic() > deadline:
+            ring.append(raw)
+            if not n % 512 and time.monotonic() > deadline:
+                cut = (
+                    f"read {n} records in {max_seconds:g} s without reaching the end: "
+                    "the newest records were not read"
+                )
                 break
     finally:
         os.close(fd)
-    return entries, None
+    return _parsed(ring), None, cut
+
+
+def _parsed(records):
+    entries = []
+    for rec in records:
+        if isinstance(rec, bytes):
+            rec = rec.decode("utf-8", "replace")
+        parsed = parse_kmsg_record(rec)
+        if parsed:
+            entries.append((parsed[0] / 1e6, parsed[1]))
+    return entries
 
 
 def dmesg_allowed(root):

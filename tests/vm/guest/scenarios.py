@@ -181,13 +181,48 @@ def run_in_container():
         json.dump(NOTEBOOK, f)
     before = cg.capture("pod6")
     run = [cg.PYTHON, "-m", "wizard", "run", "--memory-limit", "100M"]
-    result = {
-        "files_before": before,
-        "wizard_json": cg.inside("pod6", [*run, "--json", nb]),
-        "wizard_text": cg.inside("pod6", [*run, nb]),
-        "files": cg.capture("pod6"),
-    }
+    result = {"files_before": before, "wizard_json": cg.inside("pod6", [*run, "--json", nb])}
+    result["files"] = cg.capture("pod6")  # after the JSON run: its kills alone
+    # The run may have moved the container's processes into a leaf (cgroup v2 allows
+    # none beside children with controllers): the next process starts there.
+    leaf = "pod6/wizard-leaf" if os.path.isdir(cg.path("pod6/wizard-leaf")) else "pod6"
+    result["leaf"] = leaf
+    result["wizard_text"] = cg.inside(leaf, [*run, nb])
+    result["files_end"] = cg.capture("pod6")
     sleeper.kill()
+    return result
+
+
+# A stand-in kernel: named like one (``-f .../kernel-ID.json``), holding N MiB until told.
+KERNEL = r"""
+import sys
+hold = b"\x01" * (int(sys.argv[1]) << 20)
+print("ready", flush=True)
+sys.stdin.readline()
+"""
+KERNEL_ID = "4f1c2a3b-0000-4000-8000-000000000008"
+
+
+def kernel_cgroup():
+    """A kernel in its own limited cgroup; the wizard run from a terminal outside it."""
+    cg.make("pod8", subtree=True, memory_max="400M", pids_max="64")
+    cg.make("pod8/kern")
+    cg.make("term")
+    os.makedirs("/tmp/vm-rt", exist_ok=True)
+    conn = f"/tmp/vm-rt/kernel-{KERNEL_ID}.json"
+    with open(conn, "w") as f:
+        json.dump({"kernel_name": "python3", "shell_port": 1, "key": "not-shown"}, f)
+    k = cg.python("pod8/kern", KERNEL, "100", "-f", conn, stdout=PIPE, stdin=PIPE)
+    ready = cg.wait_line(k, "ready", 60)
+    result = {
+        "kernel": {"pid": k.pid, "ready": ready, "connection_file": conn},
+        "wizard": cg.inside("term", cg.WIZARD),
+        "wizard_text": cg.inside("term", [cg.PYTHON, "-m", "wizard", "--no-input"]),
+        "files": cg.capture("pod8", "pod8/kern", "term"),
+    }
+    k.stdin.write(b"\n")
+    k.stdin.flush()
+    k.wait(timeout=30)
     return result
 
 
@@ -218,6 +253,7 @@ ORDER = (
     "cgroupns",
     "pids_limit",
     "run_in_container",
+    "kernel_cgroup",
     "busy_log",
 )
 SCENARIOS = {name: globals()[name] for name in ORDER}

@@ -1,0 +1,140 @@
+"""Userspace OOM killers: systemd-oomd and earlyoom, which the kernel log never names.
+
+systemd-oomd kills every process of a cgroup with SIGKILL on memory pressure or
+swap use: no kernel ``Killed process`` line, no ``memory.events`` ``oom_kill``; its
+journal says ``Killed <cgroup> due to memory pressure for <unit> being X% > Y% for
+> Ns with reclaim activity`` and it increments the ``user.oomd_kill`` xattr of that
+cgroup. earlyoom watches the host's free memory (not any cgroup's) and sends
+SIGTERM, then SIGKILL; its journal says ``sending SIGTERM to process PID uid U
+"NAME": ...``. A kernel ending on SIGTERM then looks like a clean shutdown.
+
+Read here: the daemons running (``/proc/*/comm``), their journal (``journalctl``
+under a short timeout, where this user may read it) and the xattr on given cgroup
+directories. Nothing here raises: what cannot be read becomes a status line.
+"""
+
+import os
+import re
+
+from wizard.system import procfs
+
+DAEMONS = ("systemd-oomd", "earlyoom")
+JOURNAL_TIMEOUT = 2.0
+JOURNAL_SINCE = "-1d"
+XATTR = "user.oomd_kill"
+
+_OOMD = re.compile(r"Killed (/\S*) due to (.+)$")
+_EARLY = re.compile(r'sending (SIG[A-Z]+) to process (\d+) uid (\d+) "([^"]*)"')
+
+
+def parse_journal(lines):
+    """Kills from journal lines ``"<epoch seconds> <identifier>[pid]: <message>"``
+    (``journalctl -o short-unix``): ``[{"killer", "time", "signal", "cgroup", "pid",
+    "uid", "name", "reason"}]``, oldest first; unknown fields are None."""
+    out = []
+    for line in lines:
+        head, sep, msg = line.partition(": ")
+        if not sep:
+            continue
+        words = head.split()
+        try:
+            when = float(words[0]) if words else None
+        except ValueError:
+            when = None
+        kill = {"time": when, "signal": None, "cgroup": None, "pid": None, "uid": None}
+        kill |= {"name": None, "reason": None}
+        if m := _OOMD.search(msg):
+            if "oomd" not in head:
+                continue
+            kill |= {"killer": "systemd-oomd", "signal": "SIGKILL", "cgroup": m.group(1)}
+            kill["reason"] = m.group(2).strip()[:200]
+        elif m := _EARLY.search(msg):
+            kill |= {"killer": "earlyoom", "signal": m.group(1), "pid": int(m.group(2))}
+            kill |= {"uid": int(m.group(3)), "name": m.group(4)[:64]}
+        else:
+            continue
+        out.append(kill)
+    return out
+
+
+def read_journal(timeout=JOURNAL_TIMEOUT):
+    """``(lines, None)`` of the daemons' journal for the last day, or ``(None, reason)``."""
+    import subprocess
+
+    cmd = ["journalctl", "--no-pager", "-q", "-o", "short-unix", "--since", JOURNAL_SINCE]
+    for unit in DAEMONS:
+        cmd += ["-u", unit + ".service"]
+    try:
+        done = subprocess.run(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=timeout,
+            env=dict(os.environ, LC_ALL="C", SYSTEMD_PAGER=""),
+        )
+    except FileNotFoundError:
+        return None, "journalctl is not installed"
+    except subprocess.TimeoutExpired:
+        return None, f"journalctl took longer than {timeout:g} s"
+    except OSError as e:
+        return None, f"journalctl: {e.strerror or type(e).__name__}"
+    if done.returncode != 0:
+        err = done.stderr.decode("utf-8", "replace").strip().split("\n")[0][:200]
+        return None, "journalctl failed: " + (err or f"exit status {done.returncode}")
+    return done.stdout[-(1 << 20) :].decode("utf-8", "replace").splitlines(), None
+
+
+def running(root):
+    """The daemons among ``DAEMONS`` with a process this system shows."""
+    proc = procfs.proc_dir(root)
+    found = set()
+    try:
+        pids = procfs.list_pids(proc)
+    except OSError:
+        return []
+    for pid in pids:
+        try:
+            comm = procfs.read(f"{proc}/{pid}/comm", 64).decode("ascii", "replace").strip()
+        except OSError:
+            continue
+        if comm in DAEMONS or (comm == "systemd-oomd"[:15]):
+            found.add("systemd-oomd" if comm.startswith("systemd-oomd") else comm)
+    return sorted(found)
+
+
+def oomd_xattrs(root, dirs):
+    """``{directory: kills}`` of the ``user.oomd_kill`` xattr on each cgroup directory."""
+    out = {}
+    for d in dirs:
+        try:
+            raw = os.getxattr(root.path(d), XATTR)
+        except (OSError, AttributeError, ValueError):
+            continue  # not set (ENODATA), no xattrs here, or not Linux
+        s = raw.decode("ascii", "replace").strip("\x00 \n")
+        if s.isdigit() and len(s) < 12:
+            out[d] = int(s)
+    return out
+
+
+FIXTURE_JOURNAL = "/var/log/wizard-fixture-journal"  # a fixture tree's journal stand-in
+
+
+def probe(root, cgroup_dirs=()):
+    """``{"running", "kills", "xattr_kills", "journal_status"}``.
+
+    ``journal_status`` is "ok", or "unreadable: <reason>". A fixture tree's journal is
+    the file FIXTURE_JOURNAL in it (journalctl reads only the real system's).
+    """
+    if root.real:
+        lines, reason = read_journal()
+    else:
+        try:
+            lines, reason = root.read_text(FIXTURE_JOURNAL).splitlines(), None
+        except OSError:
+            lines, reason = None, "no journal in this tree"
+    return {
+        "running": running(root),
+        "kills": parse_journal(lines or []),
+        "xattr_kills": oomd_xattrs(root, cgroup_dirs),
+        "journal_status": "ok" if lines is not None else "unreadable: " + reason,
+    }
