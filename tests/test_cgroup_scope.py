@@ -67,25 +67,36 @@ def test_without_a_limit_only_our_own_cgroup_counts(tmp_path):
 def test_a_limit_path_without_a_limit_does_not_widen_the_scope():
     """A cgroup that names where a limit would be but has none is scoped to itself."""
     kills = [{"pid": pid, "memcg": cg} for pid, cg in KILLS.items()]
+
+    def ours(cgroup):
+        return [
+            k["pid"] for k in memory.split_kills(kills, memory.kill_scope(cgroup, None), False)[0]
+        ]
+
     unlimited = {"path": "/a/b", "limit_path": "/a", "limit_bytes": None}
-    assert [k["pid"] for k in memory._ours(kills, unlimited)] == [102, 103]
+    assert ours(unlimited) == [102, 103]
     limited = dict(unlimited, limit_bytes=GiB)
-    assert [k["pid"] for k in memory._ours(kills, limited)] == [101, 102, 103, 105, 106]
+    assert ours(limited) == [101, 102, 103, 105, 106]
     # "(inherited)" and the like after the path are not part of it
     inherited = {"path": "/a/b", "limit_path": "/a (inherited)", "limit_bytes": GiB}
-    assert [k["pid"] for k in memory._ours(kills, inherited)] == [101, 102, 103, 105, 106]
-    assert memory._ours(kills, None) == kills
+    assert ours(inherited) == [101, 102, 103, 105, 106]
+    # no cgroup known: nothing is provably ours, and everything is elsewhere
+    ours_none, elsewhere = memory.split_kills(kills, memory.kill_scope(None, None), False)
+    assert ours_none == [] and elsewhere == kills
 
 
-def test_a_kill_the_log_does_not_place_is_kept(tmp_path):
+def test_a_kill_the_log_does_not_place_is_not_counted_as_ours(tmp_path):
+    """A host-wide kill line names no cgroup: it may be anyone's, so it is shown as
+    elsewhere on this machine, never counted against our cgroup."""
     files = v2_files("/a/b", {"/": v2_cgroup(), "/a": v2_cgroup(max=GiB), "/a/b": v2_cgroup()})
     files["/dev/kmsg"] = (
         "3,11,2500000,-;Out of memory: Killed process 4321 (python3) total-vm:9000kB, "
         "anon-rss:7000kB, file-rss:0kB, shmem-rss:0kB, UID:1000\n"
     )
     out = memory.probe(build(tmp_path, files))
-    assert [k["pid"] for k in out["oom_log"]] == [4321]
-    assert out["oom_log"][0]["memcg"] is None
+    assert out["oom_log"] == []
+    assert [k["pid"] for k in out["oom_log_elsewhere"]] == [4321]
+    assert out["oom_log_elsewhere"][0]["memcg"] is None
 
 
 @pytest.mark.parametrize(
