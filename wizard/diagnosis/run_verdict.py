@@ -12,6 +12,22 @@ SCHEMA = "kernel-wizard-run/1"
 ALLOC_FAILURE_TEXT = ("std::bad_alloc", "Cannot allocate memory", "out of memory")
 
 
+# The runner's reason for a line it skipped because the Python has no IPython; its
+# other notes (a GUI event loop, a GUI backend) are what a kernel would not do either.
+NO_IPYTHON_REASON = "IPython is not installed"
+
+
+def ipython_missing(skipped):
+    """The skipped lines that IPython would have run."""
+    return [s for s in skipped or () if str(s.get("reason") or "").startswith(NO_IPYTHON_REASON)]
+
+
+def runner_notes(skipped):
+    """The lines run differently from a kernel only because the run has no GUI."""
+    missing = ipython_missing(skipped)
+    return [s for s in skipped or () if s not in missing]
+
+
 def memory_facts(plan, result, before, after):
     cg = result.get("cgroup") or {}
     limit, source = before.get("limit_bytes"), before.get("limit_source")
@@ -165,7 +181,7 @@ def verdict(result, mem, base):
         summary = "The interpreter could not run the notebook's code at all"
         summary += f": {result.get('start_error')}." if result.get("start_error") else "."
         todo = "Check the interpreter (--python, or the notebook's kernelspec)."
-    if result.get("skipped") and kind in ("exception", "exit"):
+    if ipython_missing(result.get("skipped")) and kind in ("exception", "exit"):
         todo += (
             " Lines with IPython syntax were skipped (no IPython in that Python): the error "
             "may come from them. Install IPython there, or pick another --python."
