@@ -9,6 +9,7 @@ from wizard.base.invocation import command
 from wizard.diagnosis import checks
 from wizard.diagnosis.common import kill_line
 from wizard.diagnosis.deathtext import describe
+from wizard.diagnosis.rules_kernels import spec_problem
 from wizard.report.printer import MARKS_UNICODE, Printer, table
 from wizard.report.sparkline import sparkline
 
@@ -117,11 +118,13 @@ def summary_kernelspecs(facts):
     specs = (facts.get("kernelspecs") or {}).get("kernelspecs") or []
     if not specs:
         return "none found"
-    bad = [s for s in specs if not s.get("ok")]
+    bad = [s for s in specs if not s.get("ok") or (s.get("deep") or {}).get("ok") is False]
     deep = any(s.get("deep") for s in specs)
     text = f"{len(specs)} installed"
-    text += f", {len(bad)} broken" if bad else (", all start" if deep else ", interpreters found")
-    return text
+    if bad:
+        named = "; ".join(f"{s['name']} ({spec_problem(s)})" for s in bad)
+        return text + f", {len(bad)} broken: {named}"
+    return text + (", all start" if deep else ", interpreters found")
 
 
 def _lead_death(facts):
