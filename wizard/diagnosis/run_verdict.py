@@ -5,6 +5,7 @@ out (the report ``--json`` prints and the text renders).
 """
 
 from wizard.base import exitcodes
+from wizard.base.invocation import command
 from wizard.base.thresholds import NEAR_LIMIT
 
 SCHEMA = "kernel-wizard-run/1"
@@ -115,7 +116,7 @@ def verdict(result, mem, base):
         summary += "runs out of memory here."
         todo = (
             "If the kernel still dies in Jupyter, memory held by other open kernels is the "
-            "next suspect (python -m wizard), then the notebook interface."
+            f"next suspect ({command()}), then the notebook interface."
         )
         if near:
             todo = "The peak came close to the limit: with other kernels open it would not fit."

@@ -7,6 +7,7 @@ for each and the ones left running with why; ``TargetError`` is a usage error.
 import os
 
 from wizard.base import fmt
+from wizard.base.invocation import command
 from wizard.diagnosis.idle import BUSY, IDLE, UNKNOWN, UNKNOWN_REASON
 from wizard.diagnosis.idle import state as idle_state
 
@@ -135,7 +136,7 @@ def resolve(target, kernels, servers_result):
         raise TargetError(f"no kernel of yours has pid {t} (halt stops kernels, nothing else)")
     raise TargetError(
         f"no running kernel of yours matches {t!r} (a notebook path, kernel id or pid; "
-        "`python -m wizard` lists the kernels)"
+        f"`{command()}` lists the kernels)"
     )
 
 

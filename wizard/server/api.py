@@ -148,7 +148,8 @@ async def run_wizard(argv, timeout):
     except asyncio.TimeoutError:
         proc.kill()
         await proc.wait()
-        return None, "", f"python -m wizard {' '.join(argv)} did not finish in {timeout:g} s"
+        what = " ".join(argv) or "report"
+        return None, "", f"the wizard ({what}) did not finish in {timeout:g} s"
     return proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
 
 
