@@ -145,13 +145,32 @@ def death_lines(p, facts):
         yield f"memory before it died: {spark} {fmt.size(samples[-1])}"
 
 
+CAUSE_WORDS = {
+    "oom-kill": "killed by the OOM killer",
+    "signal": "killed by a signal",
+    "exit": "exited",
+    "shutdown": "shut down",
+    "unknown": "ended, cause unknown",
+}
+
+
+def cause_counts(counts):
+    """``{cause: n}`` as words, the most frequent first: "3 killed by a signal, 1 shut down"."""
+    order = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    return ", ".join(f"{n} {CAUSE_WORDS.get(cause, cause)}" for cause, n in order)
+
+
 def summary_deaths(facts):
 
     deaths = facts.get("deaths") or []
     rec = facts.get("recorder") or {}
     if deaths:
         d = _lead_death(facts)
-        more = f" ({len(deaths)} in the last day)" if len(deaths) > 1 else ""
+        counts = facts.get("death_counts") or {}
+        if not counts:
+            for x in deaths:
+                counts[x["cause"]] = counts.get(x["cause"], 0) + 1
+        more = f" (in the last day: {cause_counts(counts)})" if sum(counts.values()) > 1 else ""
         return describe(d, facts.get("now")) + more
     if rec.get("running"):
         return "none in the last day; the recorder is running"
