@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from wizard.base.invocation import command
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -79,3 +81,54 @@ def test_without_deep_the_spec_is_only_checked_on_disk(tmp_path):
     _, out, _ = real_wizard(["--no-input", "--json"], env)
     bare = {s["name"]: s for s in json.loads(out)["kernelspecs"]}["bare"]
     assert (bare["ok"], bare["problem"], bare["deep"]) == (True, None, None)
+
+
+# -- a SIGKILL banner: one verdict, whichever way the evidence points -------------------
+
+SIGKILL = "Kernel last terminated by signal SIGKILL."
+
+NO_OOM_VERDICT = (
+    "The kernel was killed with SIGKILL, but no out-of-memory kill is on record here: a "
+    "forced kill or a restart (kill -9, a stopped project, a restart that timed out), or a "
+    "kill this machine's view does not show (the OOM killer of another cgroup, or a "
+    "userspace killer such as systemd-oomd or earlyoom)."
+)
+OOM_VERDICT = (
+    "The kernel was killed with SIGKILL, and the memory evidence above says why: the "
+    "out-of-memory killer."
+)
+
+
+def banner_report(tmp_path, monkeypatch, oom_kill):
+    from test_cli import make_tree, point_wizard_at, run_cli
+
+    root = point_wizard_at(make_tree(tmp_path / "root", oom_kill=oom_kill), monkeypatch)
+    env = {"WIZARD_SYSROOT": str(root), "HOME": "/home/user", "NO_COLOR": "1"}
+    code, out, err = run_cli(["--json", "--no-input", "--banner", SIGKILL], env)
+    assert err == ""
+    _, text, _ = run_cli(["--no-input", "--banner", SIGKILL], env)
+    return code, json.loads(out), text
+
+
+def test_sigkill_without_memory_evidence_says_one_thing(tmp_path, monkeypatch):
+    code, report, text = banner_report(tmp_path, monkeypatch, oom_kill=0)
+    by_id = {f["id"]: f for f in report["findings"]}
+    sigkill = by_id["killed-sigkill"]
+    assert report["findings"][0]["id"] == "killed-sigkill"
+    assert (sigkill["severity"], sigkill["message"]) == ("warning", NO_OOM_VERDICT)
+    assert sigkill["commands"] == [command("watch")]
+    assert "oom-kills-recorded" not in by_id
+    assert "most often the OOM killer" not in text
+    assert "\n  1. [!] " + NO_OOM_VERDICT + "\n" in text
+    assert code == 1
+
+
+def test_sigkill_with_an_oom_record_blames_the_oom_killer(tmp_path, monkeypatch):
+    code, report, text = banner_report(tmp_path, monkeypatch, oom_kill=1)
+    by_id = {f["id"]: f for f in report["findings"]}
+    assert by_id["killed-sigkill"]["message"] == OOM_VERDICT
+    assert by_id["killed-sigkill"]["severity"] == "problem"
+    assert "no-memory-evidence" not in by_id
+    assert "No sign of memory trouble" not in text
+    assert "no out-of-memory kill is on record" not in text
+    assert code == 1
