@@ -120,7 +120,7 @@ def write_text(ctx, report, since_text):
             spark = sparkline(d["samples"], unicode=p.marks["ok"] != "+")
             extra = f"cause: {d['cause']}"
             if d.get("detail"):
-                extra += f" ({d['detail']})"
+                extra += f": {d['detail']}"
             p.line(f"      {extra}")
             if len(d["samples"]) > 1:
                 p.line(f"      memory before: {spark} {fmt.size(d['samples'][-1])}")

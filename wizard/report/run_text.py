@@ -95,7 +95,15 @@ def write_text(p, r, plan):
     p.line(f"{p.mark(status)} {text}")
     measured = f"      measured as {m['peak_source']}"
     if m["peak_rss_bytes"] and m["peak_rss_bytes"] != m["peak_bytes"]:
-        measured += f"; resident set size at most {fmt.size(m['peak_rss_bytes'])}"
+        if m["peak_rss_bytes"] > m["peak_bytes"]:
+            # A cgroup is charged only for the pages it brought in; the resident size
+            # also counts pages shared with others (libraries, cached files).
+            measured += (
+                " (what the limit counts); resident size with the pages shared with other "
+                f"processes: at most {fmt.size(m['peak_rss_bytes'])}"
+            )
+        else:
+            measured += f"; resident set size at most {fmt.size(m['peak_rss_bytes'])}"
     p.line(measured)
     if m["limit_note"]:
         p.line(f"      {m['limit_note']}")

@@ -98,8 +98,13 @@ def summary_servers(facts):
     fb = s.get("fallback") or {}
     parts = []
     if alive:
-        up = sum(1 for x in alive if x.get("reachable"))
+        up = sum(1 for x in alive if x.get("reachable") and not x.get("error"))
         parts.append(f"{len(alive)} running, {up} answering")
+        refusing = sum(1 for x in alive if x.get("reachable") and x.get("error"))
+        if refusing:
+            parts.append(f"{refusing} refusing requests")
+    elif s.get("unlisted"):
+        parts.append(f"not known: the runtime dir is unreadable ({s['unlisted']})")
     else:
         parts.append("none running")
     stale = len(servers) - len(alive)
@@ -261,7 +266,9 @@ def write_findings(p, findings, verbose, start=1):
                 p.line(f"       - {ev}")
         p.line(f"     Read: {f['url']}")
         if f.get("signal_url"):
-            p.line(f"     The message: {f['signal_url']}")
+            # the banner's own words were given only for the banner's findings
+            label = "The message" if f.get("check") == "banner" else "The signal"
+            p.line(f"     {label}: {f['signal_url']}")
         p.line(f"     ({f['id']})")
 
 

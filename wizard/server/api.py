@@ -204,7 +204,8 @@ def halt_answer(code, out, err):
         if not r.get("halted")
     ]
     spared = [
-        {"notebook": s.get("notebook"), "reason": s.get("reason")} for s in got.get("skipped") or []
+        {"notebook": s.get("name") or s.get("notebook"), "reason": s.get("reason")}
+        for s in got.get("skipped") or []
     ]
     return {
         "schema": SCHEMA,
