@@ -179,13 +179,15 @@ def show_value(value):
 
 def kernel_like_backend():
     """MPLBACKEND as ipykernel sets it: the inline backend unless the user chose one."""
-    if os.environ.get("MPLBACKEND"):
-        return
+    if not os.environ.get("MPLBACKEND"):
+        os.environ["MPLBACKEND"] = INLINE if importable("matplotlib_inline") else "Agg"
+
+
+def importable(name):
     try:
-        found = importlib.util.find_spec("matplotlib_inline") is not None
+        return importlib.util.find_spec(name) is not None
     except (ImportError, ValueError):
-        found = False
-    os.environ["MPLBACKEND"] = INLINE if found else "Agg"
+        return False
 
 
 def _lazy_get_ipython(module):
@@ -373,11 +375,7 @@ def main(argv):
     sys.path[0] = os.getcwd()  # not this runner's folder: the notebook's, as a kernel has
     emit("hello", python=sys.version.split()[0], executable=sys.executable, pid=os.getpid())
     kernel_like_backend()
-    try:
-        has_ipython = importlib.util.find_spec("IPython") is not None
-    except (ImportError, ValueError):
-        has_ipython = False
-    if has_ipython:  # a kernel always has its shell: the same display and magics
+    if importable("IPython"):  # a kernel always has its shell: the same display and magics
         ipython_shell(module)
 
     for cell in spec["cells"]:
