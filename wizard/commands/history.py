@@ -9,6 +9,7 @@ from wizard.commands.base import UsageError, new_parser, parse
 from wizard.diagnosis.deathtext import describe, short_path
 from wizard.report.printer import Printer
 from wizard.report.sparkline import sparkline
+from wizard.report.text import cause_counts
 from wizard.system import historydb
 from wizard.system.recorder_lock import recorder_status
 
@@ -119,7 +120,7 @@ def write_text(ctx, report, since_text):
             spark = sparkline(d["samples"], unicode=p.marks["ok"] != "+")
             extra = f"cause: {d['cause']}"
             if d.get("detail"):
-                extra += f" ({d['detail']})"
+                extra += f": {d['detail']}"
             p.line(f"      {extra}")
             if len(d["samples"]) > 1:
                 p.line(f"      memory before: {spark} {fmt.size(d['samples'][-1])}")
@@ -135,7 +136,7 @@ def write_text(ctx, report, since_text):
             if len(name) > width:
                 name = "..." + name[-width + 3 :]
             spark = sparkline(n["samples"], unicode=p.marks["ok"] != "+")
-            died = f", died {n['deaths']}x" if n["deaths"] else ""
+            died = f"; {cause_counts(n['causes'])}" if n["causes"] else ""
             p.line(f"  {name.ljust(width)}  {spark}  peak {fmt.size(n['peak_bytes'])}{died}")
     p.line()
     p.line(f"Database: {report['db']}")

@@ -4,6 +4,7 @@ from wizard.base import fmt
 from wizard.base.thresholds import IDLE_SECONDS, MANY_KERNELS
 from wizard.diagnosis import idle
 from wizard.diagnosis.common import (
+    WARNING,
     halt_commands,
     kernels_of,
 )
@@ -62,6 +63,15 @@ def kernelspec_broken(facts):
 def server_unreachable(facts):
     servers = (facts.get("servers") or {}).get("servers") or []
     bad = [s for s in servers if s.get("alive") and s.get("reachable") is False]
+    refused = [s for s in servers if s.get("alive") and s.get("reachable") and s.get("error")]
+    if not bad and refused:  # it answers, but not with what was asked: not a healthy server
+        return {
+            "severity": WARNING,
+            "message": f"A Jupyter server (pid {refused[0]['pid']}) answers but refuses the "
+            f"wizard's requests: {refused[0]['error']}; its kernels could not be listed.",
+            "hint": "Check the server's log and its token or password settings; the kernels "
+            "of that server are missing from this report.",
+        }
     if not bad:
         return None
     return {

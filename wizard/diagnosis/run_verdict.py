@@ -5,11 +5,28 @@ out (the report ``--json`` prints and the text renders).
 """
 
 from wizard.base import exitcodes
+from wizard.base.invocation import command
 from wizard.base.thresholds import NEAR_LIMIT
 
 SCHEMA = "kernel-wizard-run/1"
 # Output that native code prints when an allocation fails before it aborts.
 ALLOC_FAILURE_TEXT = ("std::bad_alloc", "Cannot allocate memory", "out of memory")
+
+
+# The runner's reason for a line it skipped because the Python has no IPython; its
+# other notes (a GUI event loop, a GUI backend) are what a kernel would not do either.
+NO_IPYTHON_REASON = "IPython is not installed"
+
+
+def ipython_missing(skipped):
+    """The skipped lines that IPython would have run."""
+    return [s for s in skipped or () if str(s.get("reason") or "").startswith(NO_IPYTHON_REASON)]
+
+
+def runner_notes(skipped):
+    """The lines run differently from a kernel only because the run has no GUI."""
+    missing = ipython_missing(skipped)
+    return [s for s in skipped or () if s not in missing]
 
 
 def memory_facts(plan, result, before, after):
@@ -96,7 +113,7 @@ def verdict(result, mem, base):
         summary += "runs out of memory here."
         todo = (
             "If the kernel still dies in Jupyter, memory held by other open kernels is the "
-            "next suspect (python -m wizard), then the notebook interface."
+            f"next suspect ({command()}), then the notebook interface."
         )
         if near:
             todo = "The peak came close to the limit: with other kernels open it would not fit."
@@ -162,7 +179,7 @@ def verdict(result, mem, base):
         summary = "The interpreter could not run the notebook's code at all"
         summary += f": {result.get('start_error')}." if result.get("start_error") else "."
         todo = "Check the interpreter (--python, or the notebook's kernelspec)."
-    if result.get("skipped") and kind in ("exception", "exit"):
+    if ipython_missing(result.get("skipped")) and kind in ("exception", "exit"):
         todo += (
             " Lines with IPython syntax were skipped (no IPython in that Python): the error "
             "may come from them. Install IPython there, or pick another --python."

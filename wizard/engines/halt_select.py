@@ -5,8 +5,10 @@ for each and the ones left running with why; ``TargetError`` is a usage error.
 """
 
 import os
+import re
 
 from wizard.base import fmt
+from wizard.base.invocation import command
 from wizard.diagnosis.idle import BUSY, IDLE, UNKNOWN, UNKNOWN_REASON
 from wizard.diagnosis.idle import state as idle_state
 
@@ -133,9 +135,14 @@ def resolve(target, kernels, servers_result):
             raise TargetError(_ambiguous(t, hit, "kernel ids", servers_result))
     if t.isdigit():
         raise TargetError(f"no kernel of yours has pid {t} (halt stops kernels, nothing else)")
+    if len(t) < MIN_ID_PREFIX and re.fullmatch(r"[0-9a-fA-F-]+", t):
+        raise TargetError(
+            f"no running kernel of yours matches {t!r}: the start of a kernel id needs "
+            f"{MIN_ID_PREFIX} or more characters (`{command()}` lists the kernels)"
+        )
     raise TargetError(
         f"no running kernel of yours matches {t!r} (a notebook path, kernel id or pid; "
-        "`python -m wizard` lists the kernels)"
+        f"`{command()}` lists the kernels)"
     )
 
 
@@ -196,7 +203,8 @@ def select(kernels, servers_result, targets=(), idle=None, all_except=()):
 def _skip(k, servers_result, kind, reason):
     return {
         "pid": k.get("pid"),
-        "notebook": display_name(k, servers_result),
+        "notebook": k.get("notebook"),  # as recorded, like the selected kernels' entries
+        "name": display_name(k, servers_result),
         "kind": kind,
         "reason": reason,
     }

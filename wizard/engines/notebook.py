@@ -4,7 +4,10 @@ A notebook that cannot be used (missing, not JSON, not a notebook) raises
 ``UsageError`` with one line; the notebook is only read, never changed.
 """
 
+import os
+
 from wizard.base.failure import UsageError
+from wizard.base.invocation import command
 
 
 def load_notebook(path):
@@ -36,9 +39,15 @@ def load_notebook(path):
         raise UsageError(f"{shown}: broken JSON{where}; the notebook file is damaged") from None
     if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
         if isinstance(nb, dict) and "worksheets" in nb:
+            import shlex
+
+            stem = os.path.splitext(os.path.basename(shown))[0] + "-v4"
+            copy = os.path.join(os.path.dirname(shown), stem + ".ipynb")
             raise UsageError(
                 f"{shown}: an old (nbformat 3) notebook; open and save it in Jupyter, or "
-                "run: jupyter nbconvert --to notebook --inplace " + shown
+                f"convert a copy (the original stays as it is): jupyter nbconvert --to notebook "
+                f"--output {shlex.quote(stem)} {shlex.quote(shown)}, then "
+                f"{command('run', shlex.quote(copy))}"
             )
         raise UsageError(f"{shown}: not a Jupyter notebook (no list of cells)")
     if nb.get("nbformat") != 4:

@@ -21,6 +21,7 @@ skipped.
 import ast
 import builtins
 import faulthandler
+import importlib.util
 import json
 import linecache
 import os
@@ -103,13 +104,90 @@ def ipython_shell(module):
         config = Config()
         config.HistoryManager.enabled = False  # no history database written
         config.InteractiveShell.colors = "NoColor"
-        shell = InteractiveShell.instance(config=config, user_module=module)
+        shell = runner_shell_class(InteractiveShell).instance(config=config, user_module=module)
         _state["shell"] = (shell, TransformerManager())
         _state["ipython"] = True
         import IPython
 
         emit("ipython", available=True, detail="IPython " + IPython.__version__)
     return _state["shell"][0] if _state["ipython"] else None
+
+
+# Non-interactive matplotlib backends: they draw without a window, here as in a kernel.
+FILE_BACKENDS = ("agg", "cairo", "pdf", "pgf", "ps", "svg", "template")
+INLINE = "module://matplotlib_inline.backend_inline"
+NO_GUI = "the run has no window or event loop, as a kernel has none"
+
+
+def where_in_cell():
+    """(cell, line) of the innermost frame of the running cell, or (cell, None)."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        n = cell_of(frame.f_code.co_filename)
+        if n is not None:
+            return n, frame.f_lineno
+        frame = frame.f_back
+    return _state.get("cell"), None
+
+
+def note(text, reason):
+    """A line done differently from a kernel, for the report (not a failure)."""
+    n, line = where_in_cell()
+    emit("skip", cell=n, line=line, text=clip(text), reason=reason)
+
+
+def runner_shell_class(base):
+    """IPython's shell with a kernel's display behaviour and without its GUI event loops.
+
+    A kernel draws matplotlib figures with the inline backend and has no window: here
+    ``%matplotlib`` (any variant) uses the inline backend, and ``%gui`` / a GUI
+    backend is noted and left out instead of failing the cell.
+    """
+
+    class RunnerShell(base):
+        def enable_gui(self, gui=None):
+            if gui not in (None, "inline"):
+                note(f"%gui {gui}", f"{NO_GUI}; the line did nothing")
+
+        def enable_matplotlib(self, gui=None):
+            if gui not in (None, "auto", "inline", INLINE):
+                from IPython.core import pylabtools
+
+                try:
+                    _, backend = pylabtools.find_gui_and_backend(gui)
+                except Exception:  # an unknown name: let IPython say so, as a kernel does
+                    backend = None
+                if backend is not None and str(backend).lower() not in FILE_BACKENDS:
+                    note(f"%matplotlib {gui}", f"{NO_GUI}; figures were drawn inline instead")
+                    gui = "inline"
+            return super().enable_matplotlib(gui)
+
+    return RunnerShell
+
+
+def show_value(value):
+    """A cell's last value, as a kernel shows it: through IPython's formatters if present."""
+    shell = _state["shell"][0] if _state["ipython"] else None
+    if shell is None:
+        print(repr(value))
+        return
+    data, _ = shell.display_formatter.format(value)
+    text = data.get("text/plain")
+    if text is not None:
+        print(text)
+
+
+def kernel_like_backend():
+    """MPLBACKEND as ipykernel sets it: the inline backend unless the user chose one."""
+    if not os.environ.get("MPLBACKEND"):
+        os.environ["MPLBACKEND"] = INLINE if importable("matplotlib_inline") else "Agg"
+
+
+def importable(name):
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def _lazy_get_ipython(module):
@@ -211,11 +289,16 @@ def run_cell(n, source, module):
     last = None
     if tree.body and isinstance(tree.body[-1], ast.Expr) and not source.rstrip().endswith(";"):
         last = ast.Expression(tree.body.pop().value)
+    shell = _state["shell"][0] if _state["ipython"] else None
+    if shell is not None:
+        shell.events.trigger("pre_execute")
     run_code(compile(tree, filename, "exec", FLAGS, dont_inherit=True), ns)
     if last is not None:  # a cell's last expression is shown, as Jupyter does
         value = run_code(compile(last, filename, "eval", FLAGS, dont_inherit=True), ns)
         if value is not None:
-            print(repr(value))
+            show_value(value)
+    if shell is not None:  # the inline backend shows the cell's figures here
+        shell.events.trigger("post_execute")
 
 
 def user_traceback(exc):
@@ -291,10 +374,14 @@ def main(argv):
     sys.argv = [spec.get("notebook") or ""]
     sys.path[0] = os.getcwd()  # not this runner's folder: the notebook's, as a kernel has
     emit("hello", python=sys.version.split()[0], executable=sys.executable, pid=os.getpid())
+    kernel_like_backend()
+    if importable("IPython"):  # a kernel always has its shell: the same display and magics
+        ipython_shell(module)
 
     for cell in spec["cells"]:
         n = cell["n"]
         emit("start", cell=n)
+        _state["cell"] = n
         started = time.monotonic()
         try:
             run_cell(n, cell["source"], module)

@@ -53,6 +53,7 @@ def gather(root=None, deep=False, server_timeout=1.0):
     facts["recorder"] = recorder_lock.recorder_status(db)
     found = []
     facts["deaths"] = historydb.recent_deaths(db, thresholds.RECENT_DEATH_SECONDS, errors=found)
+    facts["death_counts"] = historydb.death_counts(db, thresholds.RECENT_DEATH_SECONDS)
     errors.extend(error("deaths", text) for text in found)
     for key in ("memory", "kernels", "servers", "kernelspecs"):
         _probe_errors(errors, key, facts[key])

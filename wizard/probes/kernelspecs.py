@@ -9,7 +9,8 @@ running the server, and ipykernel provides a ``python3`` spec when none is insta
 
 With ``deep=True`` each interpreter is run under one shared timeout: Python kernels
 with ``-c "import MODULE"`` (the module the spec runs with ``-m``, else ipykernel),
-others with ``--version``.
+others with ``--version``; a spec whose check fails is then not ``ok``, and its
+``problem`` is what the check found.
 """
 
 import os
@@ -49,6 +50,11 @@ def probe(root, deep=False, timeout=5.0):
             result["kernelspecs"].append(native)
     if deep:
         _deep(root, result["kernelspecs"], timeout)
+        for spec in result["kernelspecs"]:
+            # A spec that does not start is broken, whatever its kernel.json looks like.
+            if spec["ok"] and spec["deep"]["ok"] is False:
+                spec["ok"] = False
+                spec["problem"] = spec["deep"]["detail"]
     for spec in result["kernelspecs"]:
         del spec["_argv"]  # only the deep check needs the whole command line
     return result

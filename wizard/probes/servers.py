@@ -44,6 +44,7 @@ def probe(root, timeout_total=1.0):
         names = []  # no server has run as this user
     except OSError as e:
         result["errors"].append(f"cannot list the runtime dir {runtime}: {e.strerror or e}")
+        result["unlisted"] = f"{runtime}: {e.strerror or e}"  # servers may run, unseen
         names = []
     infos = []
     for name in sorted(names):

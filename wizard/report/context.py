@@ -4,10 +4,46 @@ import os
 import sys
 
 
+class ReaderGone:
+    """A stream that outlives its reader: after a closed pipe (``| head``) writes are
+    dropped, so the command finishes and exits with the code it would have had."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.gone = False
+
+    def _drop(self):
+        self.gone = True
+        try:  # the interpreter's own flush at exit must not hit the closed pipe either
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self.stream.fileno())
+            os.close(devnull)
+        except (OSError, ValueError, AttributeError):
+            pass
+
+    def write(self, text):
+        if not self.gone:
+            try:
+                return self.stream.write(text)
+            except BrokenPipeError:
+                self._drop()
+        return len(text)
+
+    def flush(self):
+        if not self.gone:
+            try:
+                self.stream.flush()
+            except BrokenPipeError:
+                self._drop()
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+
 class Context:
     def __init__(self, stdin=None, stdout=None, stderr=None, environ=None):
         self.stdin = stdin if stdin is not None else sys.stdin
-        self.stdout = stdout if stdout is not None else sys.stdout
+        self.stdout = stdout if stdout is not None else ReaderGone(sys.stdout)
         self.stderr = stderr if stderr is not None else sys.stderr
         self.environ = environ if environ is not None else os.environ
         # the exit code a command has decided on before it prints: a reader that goes

@@ -14,8 +14,12 @@ def idle_text(e):
 
 
 def write_plan(p, entries, title):
-    total = sum(e.get("rss_bytes") or 0 for e in entries if not e["problem"])
-    p.line(p.bold(f"{title} {len(entries)} kernel(s), holding {fmt.size(total)}:"))
+    can = [e for e in entries if not e["problem"]]
+    total = sum(e.get("rss_bytes") or 0 for e in can)
+    head = f"{title} {len(can)} kernel(s), holding {fmt.size(total)}"
+    if len(can) < len(entries):
+        head += f" ({len(entries) - len(can)} more cannot be halted)"
+    p.line(p.bold(head + ":"))
     rows = [
         [
             str(e["pid"]),
@@ -37,11 +41,9 @@ def write_skipped(p, skipped, errors=(), most=4):
     unknown = [s for s in skipped if s.get("kind") == "unknown"]
     for s in skipped:
         if s.get("kind") != "unknown":
-            p.line(
-                f"  {p.mark('info')} left running: {s['notebook']} (pid {s['pid']}): {s['reason']}"
-            )
+            p.line(f"  {p.mark('info')} left running: {s['name']} (pid {s['pid']}): {s['reason']}")
     if unknown:
-        names = ", ".join(f"{s['notebook']} (pid {s['pid']})" for s in unknown[:most])
+        names = ", ".join(f"{s['name']} (pid {s['pid']})" for s in unknown[:most])
         if len(unknown) > most:
             names += f" and {len(unknown) - most} more"
         p.line(

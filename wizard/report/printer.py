@@ -1,8 +1,42 @@
 """Printing for people: marks, colour, bold, and aligned tables."""
 
+import re
+
 MARKS_UNICODE = {"ok": "✓", "problem": "✗", "warning": "!", "info": "•", "error": "?"}
 MARKS_ASCII = {"ok": "+", "problem": "x", "warning": "!", "info": "-", "error": "?"}
 COLORS = {"ok": "32", "problem": "31", "warning": "33", "info": "36", "error": "35"}
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# What a wrapped line's next lines line up under: indent, "1. ", and a "[✓] " mark.
+_LEAD = re.compile(r"^(\s*(?:\d+\.\s+)?(?:(?:\x1b\[[0-9;]*m)*\[.\](?:\x1b\[[0-9;]*m)*\s+)?)")
+
+
+def visible(text):
+    return len(_ANSI.sub("", text))
+
+
+def wrap(text, width):
+    """``text`` in lines of at most ``width`` columns, at spaces, the next lines under the
+    text after the mark. Commands (``$ ...``), table rows and words longer than a line
+    (a URL) are never broken."""
+    if width is None or visible(text) <= width:
+        return [text]
+    lead = _LEAD.match(text).group(1)
+    body = text[len(lead) :]
+    if body.startswith("$ ") or "  " in body.strip() or len(body.split()) <= 3:
+        return [text]
+    under = " " * visible(lead)
+    lines, cur, used = [], lead, visible(lead)
+    for word in body.split(" "):
+        n = visible(word)
+        if used + n > width and cur.strip():
+            lines.append(cur.rstrip())
+            cur, used = under, len(under)
+        cur += word + " "
+        used += n + 1
+    lines.append(cur.rstrip())
+    return lines
 
 
 class Printer:
@@ -10,9 +44,17 @@ class Printer:
         self.out = ctx.stdout
         self.color = ctx.color
         self.marks = MARKS_UNICODE if ctx.unicode else MARKS_ASCII
+        # On a terminal, long lines are wrapped to its width instead of being cut.
+        self.width = None
+        if getattr(ctx, "stdout_isatty", False):
+            import shutil
+
+            # 0 when the terminal does not say (a pty nobody sized): then nothing is wrapped
+            columns = shutil.get_terminal_size(fallback=(0, 0)).columns
+            self.width = max(columns - 1, 40) if columns > 0 else None
 
     def line(self, text=""):
-        self.out.write(text + "\n")
+        self.out.write("\n".join(wrap(text, self.width)) + "\n")
 
     def paint(self, text, code):
         return f"\033[{code}m{text}\033[0m" if self.color else text

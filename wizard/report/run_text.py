@@ -2,6 +2,7 @@
 
 from wizard.base import exitcodes
 from wizard.base.thresholds import HIGH_USE, NEAR_LIMIT
+from wizard.diagnosis import run_verdict
 from wizard.engines.notebook import first_line
 from wizard.engines.run_exec import ADDRESS_SPACE
 
@@ -38,8 +39,9 @@ class LiveSink:
             head = f"{rule} cell {n} ({self.order.get(n, '?')}/{len(self.plan['cells'])}) {rule}"
             self._line(f"{self.p.paint(head, '36')} {first_line(self.sources.get(n, ''))}")
         elif kind == "skip":
+            mark = "warning" if run_verdict.ipython_missing([ev]) else "info"
             self._line(
-                f"   {self.p.mark('warning')} line {ev.get('line')} skipped: {ev.get('text')} "
+                f"   {self.p.mark(mark)} line {ev.get('line')} skipped: {ev.get('text')} "
                 f"({ev.get('reason')})"
             )
 
@@ -93,7 +95,15 @@ def write_text(p, r, plan):
     p.line(f"{p.mark(status)} {text}")
     measured = f"      measured as {m['peak_source']}"
     if m["peak_rss_bytes"] and m["peak_rss_bytes"] != m["peak_bytes"]:
-        measured += f"; resident set size at most {fmt.size(m['peak_rss_bytes'])}"
+        if m["peak_rss_bytes"] > m["peak_bytes"]:
+            # A cgroup is charged only for the pages it brought in; the resident size
+            # also counts pages shared with others (libraries, cached files).
+            measured += (
+                " (what the limit counts); resident size with the pages shared with other "
+                f"processes: at most {fmt.size(m['peak_rss_bytes'])}"
+            )
+        else:
+            measured += f"; resident set size at most {fmt.size(m['peak_rss_bytes'])}"
     p.line(measured)
     if m["limit_note"]:
         p.line(f"      {m['limit_note']}")
@@ -106,12 +116,21 @@ def write_text(p, r, plan):
         )
     else:
         p.line(f"{p.mark('ok')} Out-of-memory kills during the run: none")
-    if r["skipped"]:
+    missing = run_verdict.ipython_missing(r["skipped"])
+    if missing:
         p.line(
-            f"{p.mark('warning')} IPython syntax skipped: {len(r['skipped'])} line(s); "
+            f"{p.mark('warning')} IPython syntax skipped: {len(missing)} line(s); "
             f"IPython is not installed in {r['python']}"
         )
-        for s in r["skipped"][:10]:
+        for s in missing[:10]:
+            p.line(f"      cell {s['cell']}, line {s['line']}: {s['text']}")
+    notes = run_verdict.runner_notes(r["skipped"])
+    if notes:
+        p.line(
+            f"{p.mark('info')} Left out because the run has no window, as a kernel has none: "
+            f"{len(notes)} line(s); not a fault of the notebook"
+        )
+        for s in notes[:10]:
             p.line(f"      cell {s['cell']}, line {s['line']}: {s['text']}")
     if r["strays_stopped"]:
         n = r["strays_stopped"]

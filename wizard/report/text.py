@@ -9,6 +9,7 @@ from wizard.base.invocation import command
 from wizard.diagnosis import checks
 from wizard.diagnosis.common import kill_line
 from wizard.diagnosis.deathtext import describe
+from wizard.diagnosis.rules_kernels import spec_problem
 from wizard.report.printer import MARKS_UNICODE, Printer, table
 from wizard.report.sparkline import sparkline
 
@@ -110,8 +111,13 @@ def summary_servers(facts):
     fb = s.get("fallback") or {}
     parts = []
     if alive:
-        up = sum(1 for x in alive if x.get("reachable"))
+        up = sum(1 for x in alive if x.get("reachable") and not x.get("error"))
         parts.append(f"{len(alive)} running, {up} answering")
+        refusing = sum(1 for x in alive if x.get("reachable") and x.get("error"))
+        if refusing:
+            parts.append(f"{refusing} refusing requests")
+    elif s.get("unlisted"):
+        parts.append(f"not known: the runtime dir is unreadable ({s['unlisted']})")
     else:
         parts.append("none running")
     stale = len(servers) - len(alive)
@@ -130,11 +136,13 @@ def summary_kernelspecs(facts):
     specs = (facts.get("kernelspecs") or {}).get("kernelspecs") or []
     if not specs:
         return "none found"
-    bad = [s for s in specs if not s.get("ok")]
+    bad = [s for s in specs if not s.get("ok") or (s.get("deep") or {}).get("ok") is False]
     deep = any(s.get("deep") for s in specs)
     text = f"{len(specs)} installed"
-    text += f", {len(bad)} broken" if bad else (", all start" if deep else ", interpreters found")
-    return text
+    if bad:
+        named = "; ".join(f"{s['name']} ({spec_problem(s)})" for s in bad)
+        return text + f", {len(bad)} broken: {named}"
+    return text + (", all start" if deep else ", interpreters found")
 
 
 def _lead_death(facts):
@@ -155,13 +163,32 @@ def death_lines(p, facts):
         yield f"memory before it died: {spark} {fmt.size(samples[-1])}"
 
 
+CAUSE_WORDS = {
+    "oom-kill": "killed by the OOM killer",
+    "signal": "killed by a signal",
+    "exit": "exited",
+    "shutdown": "shut down",
+    "unknown": "ended, cause unknown",
+}
+
+
+def cause_counts(counts):
+    """``{cause: n}`` as words, the most frequent first: "3 killed by a signal, 1 shut down"."""
+    order = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    return ", ".join(f"{n} {CAUSE_WORDS.get(cause, cause)}" for cause, n in order)
+
+
 def summary_deaths(facts):
 
     deaths = facts.get("deaths") or []
     rec = facts.get("recorder") or {}
     if deaths:
         d = _lead_death(facts)
-        more = f" ({len(deaths)} in the last day)" if len(deaths) > 1 else ""
+        counts = facts.get("death_counts") or {}
+        if not counts:
+            for x in deaths:
+                counts[x["cause"]] = counts.get(x["cause"], 0) + 1
+        more = f" (in the last day: {cause_counts(counts)})" if sum(counts.values()) > 1 else ""
         return describe(d, facts.get("now")) + more
     if rec.get("running"):
         return "none in the last day; the recorder is running"
@@ -257,7 +284,9 @@ def write_findings(p, findings, verbose, start=1):
                 p.line(f"       - {ev}")
         p.line(f"     Read: {f['url']}")
         if f.get("signal_url"):
-            p.line(f"     The message: {f['signal_url']}")
+            # the banner's own words were given only for the banner's findings
+            label = "The message" if f.get("check") == "banner" else "The signal"
+            p.line(f"     {label}: {f['signal_url']}")
         p.line(f"     ({f['id']})")
 
 

@@ -148,7 +148,8 @@ async def run_wizard(argv, timeout):
     except asyncio.TimeoutError:
         proc.kill()
         await proc.wait()
-        return None, "", f"python -m wizard {' '.join(argv)} did not finish in {timeout:g} s"
+        what = " ".join(argv) or "report"
+        return None, "", f"the wizard ({what}) did not finish in {timeout:g} s"
     return proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
 
 
@@ -203,7 +204,8 @@ def halt_answer(code, out, err):
         if not r.get("halted")
     ]
     spared = [
-        {"notebook": s.get("notebook"), "reason": s.get("reason")} for s in got.get("skipped") or []
+        {"notebook": s.get("name") or s.get("notebook"), "reason": s.get("reason")}
+        for s in got.get("skipped") or []
     ]
     return {
         "schema": SCHEMA,

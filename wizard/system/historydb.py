@@ -206,31 +206,64 @@ def notebook_series(conn, since, points=48):
         e["times"].append(t)
         e["values"].append(rss or 0)
         e["kernels"].add(kid)
-    died = {}
-    for (nb,) in conn.execute(
-        "SELECT coalesce(notebook, nullif(kernel_id, ''), 'pid ' || pid) FROM deaths "
-        "WHERE time >= ?",
+    died, causes = {}, {}
+    for nb, t, cause, rss in conn.execute(
+        "SELECT coalesce(notebook, nullif(kernel_id, ''), 'pid ' || pid), time, cause, "
+        "rss_bytes FROM deaths WHERE time >= ? ORDER BY time",
         (since,),
     ):
         died[nb] = died.get(nb, 0) + 1
+        by_cause = causes.setdefault(nb, {})
+        by_cause[cause] = by_cause.get(cause, 0) + 1
+        e = by_nb.setdefault(nb, {"times": [], "values": [], "kernels": set()})
+        if rss is not None:  # the last size known before each death is part of the peak
+            e["times"].append(t)
+            e["values"].append(rss)
     out = []
     for nb, e in by_nb.items():
+        order = sorted(range(len(e["times"])), key=e["times"].__getitem__)
+        e["times"] = [e["times"][i] for i in order]
+        e["values"] = [e["values"][i] for i in order]
         out.append(
             {
                 "notebook": nb,
                 "kernels": len(e["kernels"]),
-                "peak_bytes": max(e["values"]),
-                "last_bytes": e["values"][-1],
-                "last_time": e["times"][-1],
+                "peak_bytes": max(e["values"], default=None),
+                "last_bytes": e["values"][-1] if e["values"] else None,
+                "last_time": e["times"][-1] if e["times"] else None,
                 "deaths": died.get(nb, 0),
-                "first_time": e["times"][0],
-                "samples": _bucketed(
-                    e["times"], e["values"], e["times"][0], e["times"][-1], points
-                ),
+                "causes": causes.get(nb, {}),
+                "first_time": e["times"][0] if e["times"] else None,
+                "samples": _bucketed(e["times"], e["values"], e["times"][0], e["times"][-1], points)
+                if e["times"]
+                else [],
             }
         )
-    out.sort(key=lambda x: -x["peak_bytes"])
+    out.sort(key=lambda x: -(x["peak_bytes"] or 0))
     return out
+
+
+def death_counts(db_path=None, since_seconds=24 * 3600, errors=None):
+    """``{cause: number}`` of the deaths recorded in the last ``since_seconds``: all of
+    them, not a page of them. {} without a database; never raises."""
+    try:
+        db_path = db_path or default_db_path()
+        conn = connect_ro(db_path)
+        if conn is None:
+            return {}
+        try:
+            return dict(
+                conn.execute(
+                    "SELECT cause, count(*) FROM deaths WHERE time >= ? GROUP BY cause",
+                    (time.time() - since_seconds,),
+                ).fetchall()
+            )
+        finally:
+            conn.close()
+    except Exception as exc:  # promised: never raises
+        if errors is not None:
+            errors.append(f"kernel history {db_path} unreadable: {type(exc).__name__}: {exc}")
+        return {}
 
 
 def _bucketed(times, values, start, end, points):

@@ -8,6 +8,7 @@ time and since when, which ``recorder_status`` reads without touching the lock.
 import os
 import time
 
+from wizard.base.invocation import command
 from wizard.system import procfs
 from wizard.system.historydb import default_db_path
 
@@ -72,9 +73,9 @@ class Busy(Exception):
 class Lock:
     """An exclusive, non-blocking flock on ``<db>.lock`` naming its holder."""
 
-    def __init__(self, db_path, where="python -m wizard watch"):
+    def __init__(self, db_path, where=None):
         self.path = db_path + ".lock"
-        self.where = where
+        self.where = where or command("watch")
         self.fd = None
 
     def acquire(self):
