@@ -7,6 +7,7 @@ from wizard.diagnosis.common import (
     WARNING,
     halt_commands,
     kernels_of,
+    quote,
 )
 
 
@@ -54,7 +55,9 @@ def kernelspec_broken(facts):
         "hint": "A kernel that cannot start dies at once: reinstall it, or remove the broken spec.",
         "commands": [
             "jupyter kernelspec list",
-            "python -m ipykernel install --user",
+            # the spec's own interpreter, where it has one: that is where ipykernel belongs
+            f"{quote(first.get('argv0_path') or 'python3')} -m pip install ipykernel",
+            f"jupyter kernelspec remove -y {quote(first['name'])}",
         ],
         "evidence": [f"{s['name']}: {spec_problem(s)}" for s in bad],
     }
