@@ -186,6 +186,7 @@ def test_join():
     assert cgroups.join("/sys/fs/cgroup", ()) == "/sys/fs/cgroup"
     assert cgroups.join("", ()) == ""
     assert cgroups.join("", ("x",)) == "/x"
+    assert cgroups.join("/mnt/X/", ("a",)) == "/mnt/X/a"
 
 
 def test_parse_membership_v2_and_v1():
@@ -195,9 +196,9 @@ def test_parse_membership_v2_and_v1():
         "4:memory:/mem/path\n"
         "3:memory:/second\n"
         "1:name=systemd:/sd:with:colons\n"
+        "0::/v2/path\n"
         "2::/not/v2\n"
         "garbage\n"
-        "0::/v2/path\n"
     )
     v2, v1 = cgroups.parse_membership(text)
     assert v2 == "/v2/path"
@@ -210,6 +211,7 @@ def test_parse_membership_v2_and_v1():
     }
     assert cgroups.parse_membership(None) == (None, {})
     assert cgroups.parse_membership("0::/\n") == ("/", {})
+    assert cgroups.parse_membership("0::/my job/x\n") == ("/my job/x", {})
 
 
 @pytest.mark.parametrize(
@@ -245,6 +247,7 @@ def test_parse_mounts_of_a_hybrid_system():
 
 def test_parse_mounts_reads_optional_fields_roots_and_escapes():
     text = (
+        "short - line\n"
         "30 23 0:26 /docker/abc /sys/fs/cgroup rw shared:9 master:1 - cgroup2 cgroup2 rw\n"
         "31 23 0:27 / /mnt/my\\040cg rw - cgroup2 none rw\n"
         "32 23 0:28 / relative rw - cgroup2 none rw\n"
@@ -253,11 +256,16 @@ def test_parse_mounts_reads_optional_fields_roots_and_escapes():
         "35 23 0:31 / /short rw -\n"
         "36 23 0:32 / /t rw - tmpfs tmpfs rw\n"
         "a - b /c /d e f - cgroup2 x y\n"
-        "short - line\n"
+        "37 23 0:33 / /bare rw - cgroup2\n"
         "\n"
     )
     assert cgroups.parse_mounts(text) == {
-        "cgroup2": [("/docker/abc", "/sys/fs/cgroup"), ("/", "/mnt/my cg"), ("/c", "/d")],
+        "cgroup2": [
+            ("/docker/abc", "/sys/fs/cgroup"),
+            ("/", "/mnt/my cg"),
+            ("/c", "/d"),
+            ("/", "/bare"),
+        ],
         "rw": [("/", "/v1b")],
         "memory": [("/", "/v1b")],
     }

@@ -171,6 +171,12 @@ def test_resolve_of_an_empty_target_or_an_unknown_pid():
         assert str(e.value) == f"no kernel of yours has pid {t} (halt stops kernels, nothing else)"
 
 
+def test_an_exact_kernel_id_wins_over_a_longer_one_it_starts():
+    ks = [k(1, "abcd1234"), k(2, "abcd12345")]
+    assert pids("abcd1234", ks) == [1]
+    assert pids("abcd12345", ks) == [2]
+
+
 def test_resolve_of_a_digit_name_that_is_no_pid_is_a_notebook():
     assert pids("2024", [k(9, "x", "/home/u/work/2024", server=7)]) == [9]
 
@@ -261,6 +267,30 @@ def test_spared_wins_over_a_target_and_idle():
         (203, "unknown"),
         (201, "spared"),
     ]
+
+
+def test_select_names_notebooks_as_their_server_shows_them():
+    ks = [
+        k(301, "aaaa1111-0000", rss_bytes=5),
+        k(302, "abcd2222-1111", "/home/u/work/hw/b.ipynb", idle_seconds=None, rss_bytes=None),
+        k(303, "zz", "/home/u/work/z.ipynb", idle_seconds=10, rss_bytes=1),
+    ]
+    r = hs.select(ks, SERVERS, targets=["hw/a.ipynb"], idle=5, all_except=["hw/b.ipynb"])
+    assert chosen(r) == [(301, "named"), (303, "idle 10s")]
+    assert [(s["pid"], s["notebook"], s["kind"]) for s in r["skipped"]] == [
+        (302, "hw/b.ipynb", "spared")
+    ]
+    r = hs.select(ks, SERVERS, idle=5)
+    assert [(s["pid"], s["notebook"], s["kind"]) for s in r["skipped"]] == [
+        (301, "(no notebook) kernel aaaa1111", "unknown"),
+        (302, "hw/b.ipynb", "unknown"),
+    ]
+
+
+def test_select_puts_a_kernel_of_unknown_size_last():
+    ks = [k(401, "a", rss_bytes=None), k(402, "b", rss_bytes=1), k(403, "c", rss_bytes=0)]
+    r = hs.select(ks, SERVERS, targets=["401", "402", "403"])
+    assert chosen(r) == [(402, "named"), (401, "named"), (403, "named")]
 
 
 def test_select_raises_for_a_bad_target():

@@ -116,12 +116,18 @@ def test_kills_take_the_memcg_from_the_oom_kill_line_only():
         (None, kill(6, prefix="Out of memory: ")),
         (None, "oom-kill:constraint=CONSTRAINT_NONE,task_memcg=,task=x,pid=7"),
         (None, kill(7, prefix="Out of memory: ")),
+        (
+            None,
+            "oom-kill:constraint=CONSTRAINT_MEMCG,oom_memcg=/u,task_memcg=/u/task_memcg=x,pid=8",
+        ),
+        (None, kill(8, prefix="Memory cgroup out of memory: ")),
     ]
     found = kernlog.kills(entries, btime=1000)
     assert [(k["pid"], k["memcg"], k["time"]) for k in found] == [
         (5, "/user/job", None),
         (6, None, None),
         (7, None, None),
+        (8, "/u/task_memcg=x", None),
     ]
     assert kernlog.kills([(2.0, kill(8))])[0]["time"] is None
 

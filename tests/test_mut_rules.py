@@ -74,8 +74,14 @@ def test_a_finding_holds_the_rules_row_and_the_hit(table):
 
 
 def test_a_hit_can_override_the_severity_and_the_docs_base_is_used(table):
-    table([rule("a", hit(severity=INFO, commands=None, evidence=None), doc="low-memory")])
-    (f,) = rules.evaluate({}, docs_base="https://example.org/site/")
+    table(
+        [
+            rule("a", hit(severity=INFO, commands=None, evidence=None), doc="low-memory"),
+            rule("b", hit(signal_anchor="signal-sigsegv")),
+        ]
+    )
+    b, f = rules.evaluate({}, docs_base="https://example.org/site/")
+    assert b["signal_url"] == "https://example.org/site/kernel-signals.html#signal-sigsegv"
     assert f["severity"] == INFO
     assert f["commands"] == []
     assert f["evidence"] == []
