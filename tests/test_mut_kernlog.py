@@ -74,6 +74,11 @@ def test_parse_kill_of_odd_process_names():
     named = kernlog.parse_kill(kill(9, "x (y)", sizes=SIZES + " note (z)"))
     assert named["name"] == "x (y)"
     assert named["rss_bytes"] == 13 * 1024
+    # a name that reads like a size (a process can name itself so) is not taken for one
+    spoof = kernlog.parse_kill(kill(9, "anon-rss:999kB"))
+    assert (spoof["name"], spoof["rss_bytes"]) == ("anon-rss:999kB", 13 * 1024)
+    spoof = kernlog.parse_kill(kill(9, "total-vm:999kB"))
+    assert (spoof["name"], spoof["total_vm_bytes"]) == ("total-vm:999kB", 100 * 1024)
     assert kernlog.parse_kill("Killed process 9 ) (python3 total-vm:1kB") is None
     assert kernlog.parse_kill("Killed process 9 (python3") is None
 
