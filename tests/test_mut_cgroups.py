@@ -212,6 +212,7 @@ def test_parse_membership_v2_and_v1():
     assert cgroups.parse_membership(None) == (None, {})
     assert cgroups.parse_membership("0::/\n") == ("/", {})
     assert cgroups.parse_membership("0::/my job/x\n") == ("/my job/x", {})
+    assert cgroups.parse_membership("junk\n0::/a\n") == ("/a", {})
 
 
 @pytest.mark.parametrize(

@@ -174,6 +174,7 @@ def test_kills_keep_the_most_recent():
         ("x[1a]: segfault at 0", None),
         ("x[\u0661]: segfault at 0", None),
         ("python3[5]: exited", None),
+        ("]: segfault at [5]: segfault at 0 ip 1", (5, "SIGSEGV")),  # a 15-character name
     ],
 )
 def test_parse_fault(msg, out):

@@ -152,7 +152,7 @@ _FAULTS = (
 def parse_fault(msg):
     """``(pid, signal name)`` of a kernel-log fault line, or None."""
     for marker, sig in _FAULTS:
-        i = msg.find(marker)
+        i = msg.rfind(marker)  # the last: a process name may hold the marker
         if i < 0:
             continue
         j = msg.rfind("[", 0, i)
