@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from wizard.base import exitcodes
+from wizard.base import exitcodes, fmt
 from wizard.commands.halt import halt_kernels
 from wizard.engines import halt_select, halting
 from wizard.probes.collect import gather_kernels
@@ -130,6 +130,20 @@ def wait_for(cond, timeout=20.0, what="condition"):
             return
         time.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def inactive_over(kernels, wanted, seconds):
+    """Whether /api/kernels shows no kernel of ``wanted`` busy, each last active over
+    ``seconds`` ago."""
+    by_id = {k["id"]: k for k in kernels}
+    for kid in wanted:
+        k = by_id.get(kid) or {}
+        stamp = fmt.parse_iso(k.get("last_activity"))
+        if k.get("execution_state") in (None, "busy") or stamp is None:
+            return False
+        if time.time() - stamp <= seconds:
+            return False
+    return True
 
 
 def fake_connection_file(path):
@@ -311,7 +325,10 @@ def test_idle_halts_idle_kernels_and_spares_the_busy_one(server, notebooks, proc
             ),
             what="kernel a to be busy",
         )
-        time.sleep(1.5)
+        wait_for(
+            lambda: inactive_over(server.kernels(), [ids["b.ipynb"], ids["c.ipynb"]], 1.0),
+            what="kernels b and c to be inactive over a second",
+        )
         proc = halt(server, "--idle", "1s", "--yes")
     finally:
         kc.stop_channels()

@@ -10,11 +10,23 @@ import time
 import pytest
 from test_cli import TTYStringIO
 
-from wizard.base import thresholds
+from wizard.base import fmt, thresholds
 from wizard.commands import cli
 from wizard.report.context import Context
 
 pytestmark = pytest.mark.server
+
+
+IDLE = 1  # seconds: the idle threshold of this test
+
+
+def ready(kernels, idle, busy, threshold):
+    """Whether /api/kernels shows ``busy`` busy and ``idle`` inactive over ``threshold``."""
+    by_id = {k["id"]: k for k in kernels}
+    if by_id.get(busy, {}).get("execution_state") != "busy":
+        return False
+    stamp = fmt.parse_iso(by_id.get(idle, {}).get("last_activity"))
+    return stamp is not None and time.time() - stamp > threshold
 
 
 def test_walk_through_offers_to_halt_the_idle_kernel(jupyter_server_factory, monkeypatch):
@@ -29,10 +41,15 @@ def test_walk_through_offers_to_halt_the_idle_kernel(jupyter_server_factory, mon
     )
     worker = threading.Thread(target=server.execute, args=(busy, "import time; time.sleep(20)"))
     worker.start()
-    time.sleep(2.5)  # the idle kernel's last activity is now over a second ago
+    # the server reports the busy kernel busy, and the idle one's last activity as older
+    # than the idle threshold
+    end = time.monotonic() + 30
+    while not ready(server.kernels(), idle, busy, IDLE):
+        assert time.monotonic() < end, server.kernels()
+        time.sleep(0.1)
 
     # Thresholds scaled down so the test needs no quarter of an hour.
-    monkeypatch.setattr(thresholds, "IDLE_SECONDS", 1)
+    monkeypatch.setattr(thresholds, "IDLE_SECONDS", IDLE)
     monkeypatch.setattr(thresholds, "IDLE_MIN_BYTES", 50 * 2**20)
     for k in list(os.environ):
         if k.startswith(("JUPYTER", "WIZARD")):

@@ -1,6 +1,7 @@
 """The real site, built once (conftest.py ``built_site``) exactly as tox and Read the Docs do."""
 
 import json
+import os
 import posixpath
 import re
 import subprocess
@@ -12,7 +13,9 @@ from urllib.parse import unquote, urlsplit
 import pytest
 from conftest import BY_MESSAGE, ROOT, by_message_headings
 from sphinx.util.inventory import InventoryFile
+from test_cli import make_tree
 
+import wizard
 from wizard.diagnosis import docs_map, signals
 
 # The page the site grew from lies in shared/ beside the checkout.
@@ -176,13 +179,14 @@ def test_every_page_has_the_wizard_box_with_a_working_download(built_site, pages
     assert not problems, "\n".join(problems)
 
 
-def run_pyz(built_site, tmp_path, *args):
+def run_pyz(built_site, tmp_path, *args, env=None):
     return subprocess.run(
         [sys.executable, str(built_site / "wizard.pyz"), *args],
         cwd=tmp_path,  # away from the repository: the zip alone must do
         capture_output=True,
         text=True,
         timeout=120,
+        env=env,
     )
 
 
@@ -196,10 +200,37 @@ def test_wizard_pyz_runs_and_keeps_its_exit_codes(built_site, tmp_path):
 
 
 def test_wizard_pyz_reports_json(built_site, tmp_path):
-    ran = run_pyz(built_site, tmp_path, "--json", "--no-input")
-    assert ran.returncode in (0, 1), ran.stderr
+    """The zip alone, on a known system: 300 MiB of a 2 GiB cgroup, no kill, no kernel."""
+    root = make_tree(tmp_path / "root")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("WIZARD", "JUPYTER", "COCALC", "FORCE_COLOR"))
+    }
+    env.update(
+        WIZARD_SYSROOT=str(root),
+        HOME=str(tmp_path / "home"),
+        JUPYTER_RUNTIME_DIR="/run/jupyter",
+        NO_COLOR="1",
+    )
+    ran = run_pyz(built_site, tmp_path, "--json", "--no-input", env=env)
+    assert ran.returncode == 0, ran.stderr
     report = json.loads(ran.stdout)
-    assert isinstance(report, dict) and report
+    assert report["schema"] == "kernel-wizard/2"
+    assert report["version"] == wizard.__version__
+    assert report["docs_url"] == "https://kernel-wizard.readthedocs.io/en/latest/"
+    assert (report["banner"], report["intentional"]) == (None, None)
+    mem = report["memory"]
+    assert (mem["limit_bytes"], mem["used_bytes"], mem["limit_source"]) == (
+        2 << 30,
+        300 << 20,
+        "cgroup v2 /job",
+    )
+    assert (report["kernels"], report["servers"], report["deaths"]) == ([], [], [])
+    assert report["recorder"]["running"] is False
+    assert [f["id"] for f in report["findings"]] == ["no-memory-evidence", "try-plain-server"]
+    assert report["summary"] == {"problems": 0, "warnings": 0, "exit_code": 0}
+    assert report["errors"] == []
 
 
 def test_the_banner_figure_is_shown_with_its_alt_text(built_site, pages):

@@ -79,7 +79,7 @@ def parse_kill(msg):
     open_ = rest.find("(")
     if open_ < 0:
         return None
-    vm_at = rest.find("total-vm:")
+    vm_at = rest.rfind("total-vm:")  # the last: a process name may hold the word
     close = rest.rfind(")", open_, vm_at if vm_at > open_ else len(rest))
     if close < 0:
         return None
@@ -90,13 +90,14 @@ def parse_kill(msg):
         cgroup_oom = False
     else:
         cgroup_oom = None
-    parts = [_kb(rest, k) for k in ("anon-rss:", "file-rss:", "shmem-rss:")]
+    sizes = rest[close + 1 :]  # after the name, which may look like a size itself
+    parts = [_kb(sizes, k) for k in ("anon-rss:", "file-rss:", "shmem-rss:")]
     known = [p for p in parts if p is not None]
     return {
         "pid": pid,
         "name": name,
         "rss_bytes": sum(known) if known else None,
-        "total_vm_bytes": _kb(rest, "total-vm:"),
+        "total_vm_bytes": _kb(sizes, "total-vm:"),
         "cgroup_oom": cgroup_oom,
     }
 
@@ -176,7 +177,7 @@ _FAULTS = (
 def parse_fault(msg):
     """``(pid, signal name)`` of a kernel-log fault line, or None."""
     for marker, sig in _FAULTS:
-        i = msg.find(marker)
+        i = msg.rfind(marker)  # the last: a process name may hold the marker
         if i < 0:
             continue
         j = msg.rfind("[", 0, i)
