@@ -15,7 +15,12 @@ from wizard.commands import base, registry
 
 def main(argv=None, ctx=None):
     """Entry point. Calls sys.exit itself so zipapp builds keep the exit code."""
-    sys.exit(run(argv, ctx))
+    code = run(argv, ctx)
+    try:  # what went to sys.stdout itself (argparse's --help) is flushed here, not at exit
+        sys.stdout.flush()
+    except (BrokenPipeError, ValueError):
+        _silence_stdout()
+    sys.exit(code)
 
 
 def run(argv=None, ctx=None):
