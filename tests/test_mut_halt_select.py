@@ -219,10 +219,17 @@ def test_select_idle_spares_busy_unknown_and_active_kernels():
     r = hs.select(fleet(), SERVERS, idle=1800)
     assert chosen(r) == [(206, "idle 1d 1h"), (201, "idle 2h 00m"), (205, "idle 30m")]
     assert r["skipped"] == [
-        {"pid": 202, "notebook": "busy.ipynb", "kind": "busy", "reason": "busy running code"},
+        {
+            "pid": 202,
+            "notebook": "/home/u/work/busy.ipynb",
+            "name": "busy.ipynb",
+            "kind": "busy",
+            "reason": "busy running code",
+        },
         {
             "pid": 203,
-            "notebook": "(no notebook) kernel u1",
+            "notebook": None,
+            "name": "(no notebook) kernel u1",
             "kind": "unknown",
             "reason": "no Jupyter server reports its activity, so its idle time is unknown",
         },
@@ -246,13 +253,15 @@ def test_select_all_but_the_spared():
     assert r["skipped"] == [
         {
             "pid": 202,
-            "notebook": "busy.ipynb",
+            "notebook": "/home/u/work/busy.ipynb",
+            "name": "busy.ipynb",
             "kind": "spared",
             "reason": "spared by --all-except",
         },
         {
             "pid": 203,
-            "notebook": "(no notebook) kernel u1",
+            "notebook": None,
+            "name": "(no notebook) kernel u1",
             "kind": "spared",
             "reason": "spared by --all-except",
         },
@@ -277,11 +286,11 @@ def test_select_names_notebooks_as_their_server_shows_them():
     ]
     r = hs.select(ks, SERVERS, targets=["hw/a.ipynb"], idle=5, all_except=["hw/b.ipynb"])
     assert chosen(r) == [(301, "named"), (303, "idle 10s")]
-    assert [(s["pid"], s["notebook"], s["kind"]) for s in r["skipped"]] == [
-        (302, "hw/b.ipynb", "spared")
+    assert [(s["pid"], s["name"], s["notebook"], s["kind"]) for s in r["skipped"]] == [
+        (302, "hw/b.ipynb", "/home/u/work/hw/b.ipynb", "spared")
     ]
     r = hs.select(ks, SERVERS, idle=5)
-    assert [(s["pid"], s["notebook"], s["kind"]) for s in r["skipped"]] == [
+    assert [(s["pid"], s["name"], s["kind"]) for s in r["skipped"]] == [
         (301, "(no notebook) kernel aaaa1111", "unknown"),
         (302, "hw/b.ipynb", "unknown"),
     ]
