@@ -297,15 +297,19 @@ def _open(context, server, path, errors, ui="lab/tree"):
 
 
 def _idle(server, path):
-    """Wait until the server says the notebook's kernel is idle."""
+    """Wait until the server says the notebook's kernel is up and not running code.
+
+    A kernel the server has just restarted says "starting" until a client's first
+    request reaches it: up all the same.
+    """
 
     def ready():
         for s in server.sessions():
-            if s["path"] == path and s["kernel"]["execution_state"] == "idle":
+            if s["path"] == path and s["kernel"]["execution_state"] in ("idle", "starting"):
                 return True
         return False
 
-    _wait(ready)
+    _wait(ready, timeout=120.0)
 
 
 def _run_first_cell(page):
