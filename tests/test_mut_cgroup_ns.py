@@ -303,4 +303,31 @@ def test_memory_levels_in_a_namespace(tmp_path):
         [(f"{MP}/pod4/ctr", "/pod4/ctr"), (f"{MP}/pod4", "/pod4"), (MP, "/")],
     )
     assert view.memory_levels("/", {}, pid=555) == (None, None)
-    assert view.pids_levels("/", {}, pid=4242)[0] == (f"{MP}/pod4/ctr", "/pod4/ctr")
+    assert view.pids_levels("/", {})[0] == (f"{MP}/pod4/ctr", "/pod4/ctr")
+    assert view.pids_levels("/", {}, pid=555) is None
+
+
+def test_memory_and_pids_levels_of_another_pid_on_v1(tmp_path):
+    v1 = "/sys/fs/cgroup"
+    files = {
+        "/proc/self/mountinfo": (
+            f"35 31 0:32 /.. {v1}/memory rw - cgroup cgroup rw,memory\n"
+            f"39 31 0:36 /.. {v1}/pids rw - cgroup cgroup rw,pids\n"
+        ),
+        "/proc/self/stat": "1 (init) S 0\n",
+        f"{v1}/memory/job/cgroup.procs": "4242\n",
+        f"{v1}/pids/job/cgroup.procs": "4242\n",
+    }
+    view = cgroups.View(build(tmp_path, files))
+    own = {"memory": "/", "pids": "/"}
+    assert view.memory_levels(None, own, pid=4242) == (
+        1,
+        [(f"{v1}/memory/job", "/job"), (f"{v1}/memory", "/")],
+    )
+    assert view.pids_levels(None, own, pid=4242) == [
+        (f"{v1}/pids/job", "/job"),
+        (f"{v1}/pids", "/"),
+    ]
+    # this process (pid 1) is listed nowhere: its own cgroup is unknown
+    assert view.memory_levels(None, own) == (None, None)
+    assert view.pids_levels(None, own) is None

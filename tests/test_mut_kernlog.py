@@ -196,6 +196,19 @@ def test_oom_log_keeps_what_it_is_asked_to(tmp_path):
     assert [k["pid"] for k in found] == [300, 301, 302]
 
 
+def test_oom_log_says_when_the_read_was_cut(tmp_path, monkeypatch):
+    entries = [(1.0, kill(301, prefix="Out of memory: "))]
+    monkeypatch.setattr(
+        kernlog.kmsg, "read_kmsg_tail", lambda root: (entries, None, "the newest were not read")
+    )
+    root = build(tmp_path, {"/proc/stat": "btime 500\n"})
+    found, status = kernlog.oom_log(root)
+    assert status == "cut: the newest were not read"
+    assert [(k["pid"], k["time"]) for k in found] == [(301, 501.0)]
+    monkeypatch.setattr(kernlog.kmsg, "read_kmsg_tail", lambda root: ([], None, "after 9 records"))
+    assert kernlog.oom_log(root) == ([], "cut: after 9 records")
+
+
 # -- the recorder's evidence -----------------------------------------------------------
 
 
