@@ -67,6 +67,26 @@ def test_find_member_follows_our_path_below_each_candidate(tmp_path):
     assert cgroups.find_member(root, MP, 1, ("job", "me"), 9) == (("b", "job", "me"), None)
 
 
+class Vanishing(SysRoot):
+    """A fixture tree where cgroup ``gone`` is removed after it was seen: listing it fails."""
+
+    def __init__(self, base, gone):
+        super().__init__(base)
+        self.gone = gone
+
+    def listdir(self, p):
+        if p == self.gone:
+            raise FileNotFoundError(2, "No such file or directory", p)
+        return super().listdir(p)
+
+
+def test_find_member_goes_on_past_a_cgroup_removed_while_searching(tmp_path):
+    procs(tmp_path, [("/a", ""), ("/a/x", "5\n"), ("/b", ""), ("/b/y", "5\n")])
+    root = Vanishing(str(tmp_path), f"{MP}/a")
+    assert cgroups.find_member(root, MP, 2, (), 5) == (("b", "y"), None)
+    assert cgroups.find_member(SysRoot(str(tmp_path)), MP, 2, (), 5) == (("a", "x"), None)
+
+
 def test_find_member_without_the_mount(tmp_path):
     root = SysRoot(str(tmp_path))
     why = "no cgroup there lists this process"
