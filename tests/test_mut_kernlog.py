@@ -196,6 +196,19 @@ def test_oom_log_keeps_what_it_is_asked_to(tmp_path):
     assert [k["pid"] for k in found] == [300, 301, 302]
 
 
+def test_oom_log_says_when_the_read_was_cut(tmp_path, monkeypatch):
+    entries = [(1.0, kill(301, prefix="Out of memory: "))]
+    monkeypatch.setattr(
+        kernlog.kmsg, "read_kmsg_tail", lambda root: (entries, None, "the newest were not read")
+    )
+    root = build(tmp_path, {"/proc/stat": "btime 500\n"})
+    found, status = kernlog.oom_log(root)
+    assert status == "cut: the newest were not read"
+    assert [(k["pid"], k["time"]) for k in found] == [(301, 501.0)]
+    monkeypatch.setattr(kernlog.kmsg, "read_kmsg_tail", lambda root: ([], None, "after 9 records"))
+    assert kernlog.oom_log(root) == ([], "cut: after 9 records")
+
+
 # -- the recorder's evidence -----------------------------------------------------------
 
 
@@ -265,3 +278,86 @@ def test_evidence_prune_forgets_what_is_older_than_ten_minutes():
     assert sorted(ev.kills) == [2, 3]
     assert sorted(ev.faults) == [5, 6]
     assert Evidence.KEEP_SECONDS == 600
+
+
+# -- group kills (memory.oom.group) ------------------------------------------------------
+
+MEMCG = "Memory cgroup out of memory: "
+
+
+def oom_kill_line(memcg, pid):
+    return f"oom-kill:constraint=CONSTRAINT_MEMCG,task_memcg={memcg},task=python,pid={pid}"
+
+
+def group_line(cgroup):
+    return f"Tasks in {cgroup} are going to be killed due to memory.oom.group set"
+
+
+def seen(found):
+    return [(k["pid"], k["memcg"], k["group_kill"], k["cgroup_oom"]) for k in found]
+
+
+def test_group_kill_members_take_the_groups_cgroup():
+    entries = [
+        (1.0, "python invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0"),
+        (1.0, oom_kill_line("/pod/ctr/job", 5)),
+        (1.1, kill(5, prefix=MEMCG)),
+        (1.2, group_line("/pod/ctr")),
+        (1.3, kill(6, prefix=MEMCG)),
+        (1.3, kill(5, prefix=MEMCG)),  # the first victim, named again
+        (1.3, kill(7, prefix=MEMCG)),
+    ]
+    assert seen(kernlog.kills(entries, btime=100)) == [
+        (5, "/pod/ctr/job", True, True),
+        (6, "/pod/ctr", True, True),
+        (7, "/pod/ctr", True, True),
+    ]
+    assert [k["time"] for k in kernlog.kills(entries, btime=100)] == [101.1, 101.3, 101.3]
+
+
+def test_a_group_ends_where_the_next_oom_begins():
+    m5, m8, m9 = kill(5, prefix=MEMCG), kill(8, prefix=MEMCG), kill(9, prefix=MEMCG)
+    group = [(None, oom_kill_line("/g/a", 5)), (None, m5), (None, group_line("/g"))]
+    invoked = [(None, "sh invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL)"), (None, m8)]
+    assert seen(kernlog.kills(group + invoked)) == [
+        (5, "/g/a", True, True),
+        (8, None, False, True),
+    ]
+    summary = [(None, "oom-kill:constraint=CONSTRAINT_NONE,task=sh,pid=8"), (None, kill(8))]
+    assert seen(kernlog.kills(group + summary)) == [
+        (5, "/g/a", True, True),
+        (8, None, False, False),
+    ]
+    # a new OOM: a process killed in the last one can be killed again, and is counted
+    again = [(None, oom_kill_line("/h/b", 9)), (None, m9), (None, group_line("/h"))]
+    assert seen(kernlog.kills(group + again + [(None, m5)])) == [
+        (5, "/g/a", True, True),
+        (9, "/h/b", True, True),
+        (5, "/h", True, True),
+    ]
+
+
+def test_without_a_group_a_pid_killed_twice_is_two_kills():
+    entries = [(None, oom_kill_line("/a", 5)), (None, kill(5)), (None, kill(5))]
+    assert seen(kernlog.kills(entries)) == [(5, "/a", False, True), (5, None, False, False)]
+
+
+def test_a_group_line_without_a_cgroup_starts_no_group():
+    entries = [(None, group_line("")), (None, kill(6)), (None, kill(6))]
+    assert seen(kernlog.kills(entries)) == [(6, None, False, False), (6, None, False, False)]
+
+
+def test_only_the_kernels_group_line_starts_a_group():
+    entries = [
+        (None, "Tasks in /g are going to be killed due to memory.oom.group set, really"),
+        (None, kill(6)),
+        (None, "Tasks in /g are going to be killed"),
+        (None, kill(7)),
+        (None, "note: Tasks in /g are going to be killed due to memory.oom.group set"),
+        (None, kill(8)),
+    ]
+    assert seen(kernlog.kills(entries)) == [
+        (6, None, False, False),
+        (7, None, False, False),
+        (8, None, False, False),
+    ]
