@@ -120,3 +120,22 @@ def test_earlyoom_sigterm_is_not_a_stop_on_purpose():
     assert rules_banner.stopped_on_purpose(f) is None
     f["memory"]["userspace_oom"]["kills"] = []
     assert rules_banner.stopped_on_purpose(f) is not None
+
+
+def test_the_running_daemons_come_from_the_one_scan_of_proc(tmp_path):
+    """The full report finds a running earlyoom in the kernels probe's own /proc scan,
+    not in a second pass over every process."""
+    from fixtures_memory import GiB, build, v2_cgroup, v2_files
+
+    from wizard.probes import collect
+
+    files = v2_files("/a", {"/": v2_cgroup(), "/a": v2_cgroup(max=GiB)})
+    files["/proc/455/cmdline"] = "/usr/bin/earlyoom\0-r\0003600\0"
+    files["/proc/455/comm"] = "earlyoom\n"
+    files["/proc/456/cmdline"] = "/usr/lib/systemd/systemd-oomd\0"
+    files["/proc/457/cmdline"] = "vim\0notes-about-oom.txt\0"
+    root = build(tmp_path, files)
+    facts = collect.gather(root)
+    assert facts["memory"]["userspace_oom"]["running"] == ["earlyoom", "systemd-oomd"]
+    # the probe on its own still scans for itself
+    assert memory.probe(root)["userspace_oom"]["running"] == ["earlyoom"]  # comm files only

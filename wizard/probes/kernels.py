@@ -22,7 +22,7 @@ passwords or keys are hidden in ``cmdline``.
 import os
 import sys
 
-from wizard.system import procfs
+from wizard.system import procfs, userspace_oom
 from wizard.system.jupyter_procs import SERVER_MODULES
 
 CONN_MAX = 64 * 1024  # a connection file is ~300 bytes; anything bigger is garbage
@@ -43,6 +43,7 @@ _DEFAULT_NAMES = {"ipykernel": "python3", "ir": "ir", "julia": "julia", "sage": 
 def probe(root, uid=None):
     """Kernels of ``uid`` (default: this user; root sees every user's)."""
     result = {"kernels": [], "scanned": 0, "denied": 0, "vanished": 0, "errors": []}
+    result["daemons"] = []  # userspace OOM killers seen on the way (one /proc scan for both)
     if uid is None and hasattr(os, "geteuid") and os.geteuid() != 0:
         uid = os.geteuid()
     try:
@@ -271,6 +272,10 @@ def _scan_proc(root, uid, result):
         except OSError:  # ENOENT, ESRCH: gone since listdir
             vanished += 1
             continue
+        if b"oom" in data[:64]:
+            daemon = userspace_oom.is_daemon(procfs.split_cmdline(data)[0])
+            if daemon and daemon not in result["daemons"]:
+                result["daemons"].append(daemon)
         if b".json" not in data and b"kernel" not in data:
             continue
         argv = procfs.split_cmdline(data)

@@ -84,6 +84,12 @@ def read_journal(timeout=JOURNAL_TIMEOUT):
     return done.stdout[-(1 << 20) :].decode("utf-8", "replace").splitlines(), None
 
 
+def is_daemon(argv0):
+    """The daemon of ``DAEMONS`` a command line's program is, or None."""
+    base = (argv0 or "").rsplit("/", 1)[-1]
+    return base if base in DAEMONS else None
+
+
 def running(root):
     """The daemons among ``DAEMONS`` with a process this system shows."""
     proc = procfs.proc_dir(root)
@@ -119,8 +125,11 @@ def oomd_xattrs(root, dirs):
 FIXTURE_JOURNAL = "/var/log/wizard-fixture-journal"  # a fixture tree's journal stand-in
 
 
-def probe(root, cgroup_dirs=()):
+def probe(root, cgroup_dirs=(), scan=True):
     """``{"running", "kills", "xattr_kills", "journal_status"}``.
+
+    ``scan=False`` leaves ``running`` None: a caller that scans /proc anyway (the
+    kernels probe) fills it in from that one scan (``is_daemon``).
 
     ``journal_status`` is "ok", or "unreadable: <reason>". A fixture tree's journal is
     the file FIXTURE_JOURNAL in it (journalctl reads only the real system's).
@@ -133,7 +142,7 @@ def probe(root, cgroup_dirs=()):
         except OSError:
             lines, reason = None, "no journal in this tree"
     return {
-        "running": running(root),
+        "running": running(root) if scan else None,
         "kills": parse_journal(lines or []),
         "xattr_kills": oomd_xattrs(root, cgroup_dirs),
         "journal_status": "ok" if lines is not None else "unreadable: " + reason,
