@@ -297,19 +297,39 @@ def _open(context, server, path, errors, ui="lab/tree"):
 
 
 def _idle(server, path):
-    """Wait until the server says the notebook's kernel is up and not running code.
+    """Wait until the notebook's kernel answers a request, and then is not running code.
 
-    A kernel the server has just restarted says "starting" until a client's first
-    request reaches it: up all the same.
+    The server's own record of a kernel's state lags after it restarted the kernel (it
+    says "starting" until some client's first request), so the kernel itself is asked.
     """
+    from jupyter_client import BlockingKernelClient
 
-    def ready():
+    def kernel_id():
         for s in server.sessions():
-            if s["path"] == path and s["kernel"]["execution_state"] in ("idle", "starting"):
-                return True
-        return False
+            if s["path"] == path and s.get("kernel"):
+                return s["kernel"]["id"]
+        return None
 
-    _wait(ready, timeout=120.0)
+    def answers():
+        kid = kernel_id()
+        if kid is None:
+            return False
+        # read anew each time: a restart gives the kernel new ports in the same file
+        kc = BlockingKernelClient(connection_file=str(server.connection_file(kid)))
+        try:
+            kc.load_connection_file()
+            kc.start_channels()
+            kc.wait_for_ready(timeout=10)  # a kernel_info round trip
+            return True
+        except (RuntimeError, OSError, ValueError):
+            return False
+        finally:
+            kc.stop_channels()
+
+    _wait(answers, timeout=120.0)
+    # our own request made it busy for a moment: wait, without asking again, until the
+    # server has seen it idle (or still says "starting", as after a restart)
+    _wait(lambda: _state(server, kernel_id()) in ("idle", "starting"), timeout=120.0)
 
 
 def _run_first_cell(page):
