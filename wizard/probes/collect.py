@@ -37,11 +37,10 @@ def gather(root=None, deep=False, server_timeout=1.0):
     root = root or SysRoot()
     errors = []
     facts = {"now": time.time(), "errors": errors}
-    facts["memory"] = guard("memory", errors, memory.probe, root, daemon_scan=False) or {}
+    # the kernels first: their scan of /proc also tells which userspace OOM killers run
     kernels_and_servers(root, facts, server_timeout)
-    user_oom = facts["memory"].get("userspace_oom")
-    if user_oom is not None and user_oom.get("running") is None:
-        user_oom["running"] = sorted(facts["kernels"].get("daemons") or [])
+    daemons = facts["kernels"].get("daemons") or []
+    facts["memory"] = guard("memory", errors, memory.probe, root, daemons=daemons) or {}
     own = (facts["memory"].get("cgroup") or {}).get("path")
     found = guard(
         "kernels", errors, kernel_cgroups.annotate, root, facts["kernels"].get("kernels") or [], own

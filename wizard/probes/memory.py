@@ -175,13 +175,13 @@ def split_kills(kills, scope, everything):
     return ours, elsewhere
 
 
-def userspace(root, dirs, scope, everything, scan=True):
+def userspace(root, dirs, scope, everything, daemons=None):
     """systemd-oomd and earlyoom (``userspace_oom.probe``), each kill marked ``ours``:
     True (an oomd kill of a cgroup inside ours), None (earlyoom, which is not
     cgroup-aware, killing a process of this user: possibly ours), else False."""
     import os
 
-    found = userspace_oom.probe(root, dirs, scan=scan)
+    found = userspace_oom.probe(root, dirs, daemons)
     uid = os.geteuid() if hasattr(os, "geteuid") else None
     for k in found["kills"]:
         if k["killer"] == "systemd-oomd":
@@ -238,12 +238,12 @@ def _memory_extras(root, view, version, levels, out, errors):
         cg["host_view"] = None if namespace is None else True
 
 
-def probe(root, oom_log=True, daemon_scan=True):
+def probe(root, oom_log=True, daemons=None):
     """Memory limit, usage, swap, pressure, pids and recent OOM kills (see the module doc).
 
     ``oom_log=False`` skips the kernel log (``oom_log_status`` "unreadable: not read").
-    ``daemon_scan=False`` leaves finding the running userspace OOM killers to the
-    caller's own scan of /proc (``collect`` takes them from the kernels probe).
+    ``daemons``: the userspace OOM killers the caller's own scan of /proc found running
+    (``collect`` takes them from the kernels probe); None to look here.
     """
     platform = "linux" if sys.platform.startswith("linux") else sys.platform
     out = _empty(platform)
@@ -350,7 +350,7 @@ def probe(root, oom_log=True, daemon_scan=True):
         everything = (cg is None or scope == "/") and view.namespace() != "own"
         out["oom_log"], out["oom_log_elsewhere"] = split_kills(log, scope, everything)
         dirs = [d for d, _ in mem_levels or ()]
-        out["userspace_oom"] = userspace(root, dirs, scope, everything, daemon_scan)
+        out["userspace_oom"] = userspace(root, dirs, scope, everything, daemons)
     else:
         out["oom_log_status"] = "unreadable: not read"
     return out

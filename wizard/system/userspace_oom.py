@@ -125,16 +125,22 @@ def oomd_xattrs(root, dirs):
 FIXTURE_JOURNAL = "/var/log/wizard-fixture-journal"  # a fixture tree's journal stand-in
 
 
-def probe(root, cgroup_dirs=(), scan=True):
+def probe(root, cgroup_dirs=(), daemons=None):
     """``{"running", "kills", "xattr_kills", "journal_status"}``.
 
-    ``scan=False`` leaves ``running`` None: a caller that scans /proc anyway (the
-    kernels probe) fills it in from that one scan (``is_daemon``).
+    ``daemons``: the ones a caller's own scan of /proc found running (the kernels probe
+    sees every command line anyway, ``is_daemon``); None to scan here. The journal is
+    asked only when one of them runs: neither daemon, no kill of theirs to find, and
+    the wizard's start is spared a ``journalctl``.
 
-    ``journal_status`` is "ok", or "unreadable: <reason>". A fixture tree's journal is
-    the file FIXTURE_JOURNAL in it (journalctl reads only the real system's).
+    ``journal_status`` is "ok", "not read: ..." or "unreadable: <reason>". A fixture
+    tree's journal is the file FIXTURE_JOURNAL in it (journalctl reads only the real
+    system's).
     """
-    if root.real:
+    found = sorted(running(root) if daemons is None else daemons)
+    if root.real and not found:
+        lines, reason = None, None
+    elif root.real:
         lines, reason = read_journal()
     else:
         try:
@@ -142,8 +148,10 @@ def probe(root, cgroup_dirs=(), scan=True):
         except OSError:
             lines, reason = None, "no journal in this tree"
     return {
-        "running": running(root) if scan else None,
+        "running": found,
         "kills": parse_journal(lines or []),
         "xattr_kills": oomd_xattrs(root, cgroup_dirs),
-        "journal_status": "ok" if lines is not None else "unreadable: " + reason,
+        "journal_status": "ok"
+        if lines is not None
+        else ("unreadable: " + reason if reason else "not read: neither daemon runs here"),
     }
