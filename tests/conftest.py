@@ -21,6 +21,24 @@ def need(condition, why):
     pytest.skip(why)
 
 
+# -- The user's own files --------------------------------------------------------
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _history_db_of_this_run(tmp_path_factory):
+    """Every recorder the tests start (watch, or the server extension that the installed
+    package enables in each Jupyter server) writes here, never to the user's own
+    history database."""
+    if os.environ.get("WIZARD_DB"):
+        yield
+        return
+    os.environ["WIZARD_DB"] = str(tmp_path_factory.mktemp("history") / "history.sqlite3")
+    try:
+        yield
+    finally:
+        os.environ.pop("WIZARD_DB", None)
+
+
 # -- The site ------------------------------------------------------------------
 
 # The page where each message is a heading: the one list of messages the tests use.
