@@ -297,7 +297,7 @@ def _open(context, server, path, errors, ui="lab/tree"):
 
 
 def _idle(server, path):
-    """Wait until the notebook's kernel answers a request, and then is not running code.
+    """Wait until the notebook's kernel answers a request: it is up and not running code.
 
     The server's own record of a kernel's state lags after it restarted the kernel (it
     says "starting" until some client's first request), so the kernel itself is asked.
@@ -326,10 +326,9 @@ def _idle(server, path):
         finally:
             kc.stop_channels()
 
+    # a kernel running code answers no kernel_info until the code is done: an answer
+    # means it is up and idle (the server's own record of its state lags behind)
     _wait(answers, timeout=120.0)
-    # our own request made it busy for a moment: wait, without asking again, until the
-    # server has seen it idle (or still says "starting", as after a restart)
-    _wait(lambda: _state(server, kernel_id()) in ("idle", "starting"), timeout=120.0)
 
 
 def _run_first_cell(page):
