@@ -87,12 +87,13 @@ def start_light_kernels(n, tmp):
     return procs
 
 
-def count_kernels():
+def count_kernels(tmp):
+    """How many of this run's kernels (notebooks in ``tmp``) the wizard lists."""
     out = subprocess.run([*WIZARD, "--json"], capture_output=True, text=True, cwd=REPO, env=ENV)
     try:
         kernels = json.loads(out.stdout)["kernels"]
-        names = [os.path.basename(k.get("notebook") or "") for k in kernels]
-        return sum(1 for name in names if name.startswith("bench-"))
+        paths = [k.get("notebook") or "" for k in kernels]
+        return sum(1 for p in paths if p.startswith(f"{tmp}/bench-"))
     except (ValueError, KeyError):
         return None
 
@@ -123,7 +124,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         kernels = start_kernels(args.kernels, tmp)
         try:
-            seen = count_kernels()
+            seen = count_kernels(tmp)
             results["kernels"] = measure(WIZARD, args.runs)
             rows.append(
                 (f"wizard with {args.kernels} live kernels (found {seen})", results["kernels"])
@@ -142,7 +143,7 @@ def main():
             crowd = start_light_kernels(args.scale_kernels, tmp)
             crowd += start_sleepers(args.scale_procs)
             try:
-                seen = count_kernels()
+                seen = count_kernels(tmp)
                 scale = measure(WIZARD, args.runs)
                 rows.append(
                     (
