@@ -14,8 +14,15 @@ What it adds:
   ``wizard-signals`` (``signals.SIGNALS``), ``wizard-findings`` (``rules.RULES``),
   ``wizard-checks`` (``rules.CHECKS``), ``wizard-exit-codes`` (a command's ``EXIT_CODES``) and
   ``wizard-options`` (each command's own argument parser);
+- ``.. wizard-paste-box::``: the "Paste your message" form, with the table of message
+  patterns (``messages.site_table()``, the one the wizard's ``--banner`` reads) embedded as
+  JSON for ``_static/wizard-site.js``; without JavaScript it opens the by-message page;
+- ``.. wizard-message-versions::``: which versions each message's wording was checked
+  against, from the same table;
 - a check that every label the wizard links to (``docs_map.LABELS``) exists on the page
-  named there, as a warning, so ``-W`` fails the build.
+  named there, and that every message of the table is an entry of the by-message page
+  under its own heading (and every entry there is in the table), as warnings, so ``-W``
+  fails the build.
 
 The tables come from the package named by the ``wizard_site_package`` setting ("wizard").
 """
@@ -23,6 +30,7 @@ The tables come from the package named by the ``wizard_site_package`` setting ("
 import html
 import importlib
 import io
+import json
 import os
 import re
 import zipfile
@@ -399,6 +407,85 @@ class OptionsDirective(_TableDirective):
         return [self.table(["Option", "What it does"], rows, kind)]
 
 
+# -- The paste box -----------------------------------------------------------------
+
+MESSAGES_PAGE = "by-message"
+PASTE_ID = "wizard-paste"
+
+
+def paste_box_html(page_href, pyz_href, table):
+    """The form; ``table`` is ``messages.site_table()``, embedded for the script."""
+    data = json.dumps(table, ensure_ascii=True, separators=(",", ":")).replace("</", "<\\/")
+    return (
+        f'<form class="wizard-paste" id="{PASTE_ID}" action="{html.escape(page_href)}" '
+        f'method="get" role="search" aria-labelledby="{PASTE_ID}-label" '
+        f'data-pyz="{html.escape(pyz_href)}">'
+        f'<label id="{PASTE_ID}-label" for="{PASTE_ID}-text"><strong>Paste your message</strong>'
+        " as your screen, log or terminal shows it (several lines are fine):</label>"
+        f'<span class="wizard-paste-row"><textarea id="{PASTE_ID}-text" name="q" rows="2" '
+        'spellcheck="false" autocomplete="off" '
+        'placeholder="The kernel for analysis.ipynb appears to have died."></textarea>'
+        '<button type="submit">Find it</button></span>'
+        f'<div class="wizard-paste-result" id="{PASTE_ID}-result" role="status" '
+        'aria-live="polite"></div></form>'
+        f'<script type="application/json" id="wizard-messages">{data}</script>\n'
+    )
+
+
+class PasteBoxDirective(_TableDirective):
+    """``.. wizard-paste-box::``: paste a message, go to its entry on the by-message page."""
+
+    module = "diagnosis.messages"
+
+    def run(self):
+        table = self.load("site_table")()
+        builder = self.env.app.builder
+        try:
+            page = builder.get_target_uri(MESSAGES_PAGE)
+            here = builder.get_target_uri(self.env.docname)
+        except Exception:  # builders without pages (e.g. linkcheck) get the plain name
+            page, here = f"{MESSAGES_PAGE}.html", f"{self.env.docname}.html"
+        depth = here.count("/")
+        up = "../" * depth
+        raw = nodes.raw("", paste_box_html(up + page, up + PYZ_NAME, table), format="html")
+        return [raw]
+
+
+class MessageVersionsDirective(_TableDirective):
+    """``.. wizard-message-versions::``: each message and what its wording was checked against."""
+
+    module = "diagnosis.messages"
+
+    def run(self):
+        rows = [
+            (
+                None,
+                [_ref(self.env, m["id"]), _text(m["checked"])],
+            )
+            for m in self.load("MESSAGES")
+        ]
+        return [self.table(["Message", "Wording checked against"], rows, "message-versions")]
+
+
+def message_problems(table, std_labels, page=MESSAGES_PAGE):
+    """The paste table against the by-message page, one line each (both ways)."""
+    problems = []
+    ids = {m["id"] for m in table}
+    for m in table:
+        docname, node_id, title = std_labels.get(m["id"], ("", "", ""))
+        if docname != page:
+            problems.append(f"message {m['id']!r} (messages.py) has no entry on page {page!r}")
+        elif title != m["heading"]:
+            problems.append(
+                f"message {m['id']!r}: the page's heading {title!r} differs from the table's "
+                f"{m['heading']!r}"
+            )
+    for label, (docname, _node, _title) in sorted(std_labels.items()):
+        if docname == page and label.startswith("msg-") and label not in ids:
+            problems.append(f"entry {label!r} of page {page!r} is not in messages.MESSAGES")
+    return problems
+
+
 # -- Moved sections ---------------------------------------------------------------
 
 
@@ -482,6 +569,15 @@ def on_env_check_consistency(app, env):
         return
     for problem in label_problems(labels, env.get_domain("std").labels, _moved(env)):
         logger.warning("wizard labels: %s", problem, type="wizard_site", subtype="labels")
+    if MESSAGES_PAGE not in env.found_docs:
+        return
+    try:
+        table = _module(app.config, "diagnosis.messages").MESSAGES
+    except (ImportError, AttributeError) as exc:
+        logger.warning("wizard messages: cannot load MESSAGES: %s", exc, type="wizard_site")
+        return
+    for problem in message_problems(table, env.get_domain("std").labels):
+        logger.warning("wizard messages: %s", problem, type="wizard_site", subtype="messages")
 
 
 def setup(app):
@@ -492,6 +588,8 @@ def setup(app):
     app.add_directive("wizard-exit-codes", ExitCodesDirective)
     app.add_directive("wizard-options", OptionsDirective)
     app.add_directive("wizard-moved", MovedDirective)
+    app.add_directive("wizard-paste-box", PasteBoxDirective)
+    app.add_directive("wizard-message-versions", MessageVersionsDirective)
     app.connect("env-purge-doc", on_env_purge_doc)
     app.connect("env-merge-info", on_env_merge_info)
     app.connect("html-page-context", on_html_page_context)

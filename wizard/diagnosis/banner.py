@@ -5,7 +5,7 @@ for the verdict is whether it names a signal, an exit code, or only says that th
 kernel "appears to have died".
 """
 
-from wizard.diagnosis import signals
+from wizard.diagnosis import messages, signals
 
 # The wordings the interactive wizard offers, and what each one means.
 CHOICES = [
@@ -24,13 +24,29 @@ CHOICES = [
 
 
 def parse(text):
-    """Return ``{"text", "kind", "signal", "code", "row"}`` for a pasted message.
+    """Return ``{"text", "kind", "signal", "code", "row", "entry"}`` for a pasted message.
 
-    kind is "signal" (a signal was named), "exit" (an exit code was named), or
-    "died" (the frontend only knows the kernel is gone). ``row`` is the matching
-    entry of ``signals.SIGNALS`` (None for "died").
+    kind is "signal" (a signal was named, or the message implies one, as "Killed" or
+    "Segmentation fault" do), "exit" (an exit code was named), or "died" (the frontend
+    only knows the kernel is gone). ``row`` is the matching entry of
+    ``signals.SIGNALS`` (None for "died"); ``entry`` the id of the message's entry
+    in ``messages.MESSAGES`` (its anchor on the by-message page), or None.
     """
-    text = " ".join(str(text).split())[:500]
+    found = messages.find(text)
+    result = _parse(_flat(text))
+    result["entry"] = found["id"] if found else None
+    if result["kind"] == "died" and found and found["signal"]:
+        row = signals.BY_NAME.get(found["signal"])
+        if row:
+            result.update(kind="signal", signal=row["name"], row=row)
+    return result
+
+
+def _flat(text):
+    return " ".join(str(text).split())[:500]
+
+
+def _parse(text):
     upper = text.upper()
     result = {"text": text, "kind": "died", "signal": None, "code": None, "row": None}
     for name, row in signals.BY_NAME.items():
