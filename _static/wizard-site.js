@@ -139,9 +139,11 @@
           result.append("Your message: ", link(entryUrl(found.id), found.heading));
           const target = new URL(entryUrl(found.id), window.location.href);
           if (target.pathname === window.location.pathname) {
-            window.location.hash = found.id;
+            // straight there: no smooth scroll over the whole page
+            window.history.pushState(null, "", "#" + found.id);
             const el = document.getElementById(found.id);
-            if (el) el.scrollIntoView();
+            const heading = el && el.parentElement.querySelector("h2, h3");
+            if (heading) heading.scrollIntoView({ behavior: "instant", block: "start" });
           } else {
             window.location.assign(target.href);
           }

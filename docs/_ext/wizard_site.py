@@ -41,6 +41,8 @@ from sphinx import addnodes
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 
+import wizard_wheel
+
 logger = logging.getLogger(__name__)
 
 HTML_BUILDERS = frozenset({"html", "dirhtml", "singlehtml"})
@@ -161,10 +163,24 @@ def _write_pyz(app):
     logger.info("wizard.pyz: %s from %s", Path(app.outdir) / PYZ_NAME, pkgdir)
 
 
+def _write_packages(app):
+    """The wheel (with this site in it) and the source archive, beside wizard.pyz."""
+    root = Path(app.confdir)
+    try:
+        wheel = wizard_wheel.build_site_wheel(root, app.outdir)
+        sdist = wizard_wheel.build_sdist(root, app.outdir)
+    except ImportError as exc:
+        logger.warning("wizard wheel: %s (the docs extra installs hatchling)", exc,
+                       type="wizard_site", subtype="wheel")
+        return
+    logger.info("wizard wheel: %s, %s", wheel, sdist)
+
+
 def on_build_finished(app, exception):
     if exception is not None or app.builder.name not in HTML_BUILDERS:
         return
     _write_pyz(app)
+    _write_packages(app)
 
 
 # -- Tables -------------------------------------------------------------------
@@ -451,6 +467,26 @@ class PasteBoxDirective(_TableDirective):
         return [raw]
 
 
+class DownloadsDirective(SphinxDirective):
+    """``.. wizard-downloads::``: the wheel and the source archive the build makes, and the
+    command that installs the wheel (names from pyproject.toml, as hatchling spells them)."""
+
+    has_content = False
+
+    def run(self):
+        root = Path(self.env.app.confdir)
+        self.env.note_dependency(str(root / "pyproject.toml"))
+        wheel, sdist = wizard_wheel.file_names(root)
+        para = _para(nodes.Text("Download the package, "))
+        para += nodes.reference(wheel, "", nodes.literal(wheel, wheel), refuri=wheel)
+        para += nodes.Text(" (its source: ")
+        para += nodes.reference(sdist, "", nodes.literal(sdist, sdist), refuri=sdist)
+        para += nodes.Text("), or install it straight from this site:")
+        command = f"$ python -m pip install SITE_URL/{wheel}"
+        block = nodes.literal_block(command, command, language="console")
+        return [para, block]
+
+
 class MessageVersionsDirective(_TableDirective):
     """``.. wizard-message-versions::``: each message and what its wording was checked against."""
 
@@ -590,6 +626,7 @@ def setup(app):
     app.add_directive("wizard-moved", MovedDirective)
     app.add_directive("wizard-paste-box", PasteBoxDirective)
     app.add_directive("wizard-message-versions", MessageVersionsDirective)
+    app.add_directive("wizard-downloads", DownloadsDirective)
     app.connect("env-purge-doc", on_env_purge_doc)
     app.connect("env-merge-info", on_env_merge_info)
     app.connect("html-page-context", on_html_page_context)

@@ -6,9 +6,16 @@ built ``objects.inv``, so a renamed section breaks the build, not the user.
 """
 
 import os
+from pathlib import Path
+from typing import Optional
 
 # The published site. ``--docs-url`` or ``WIZARD_DOCS_URL`` point at any other copy.
 DEFAULT_DOCS_URL = "https://kernel-wizard.readthedocs.io/en/latest/"
+# The built site inside the installed package: the wheel the site offers carries it
+# (docs/_ext/wizard_wheel.py puts it there), a source checkout or wizard.pyz does not.
+# The Jupyter server extension serves it (wizard/server/docs_site.py); without a public
+# URL the command line links to it.
+INSTALLED_SITE = Path(__file__).resolve().parent.parent / "docs_html"
 
 LABELS = {
     "kernel-died": ("index", "My Jupyter kernel died"),
@@ -44,9 +51,24 @@ LABELS = {
 }
 
 
+def installed_site() -> Optional[Path]:
+    """The installed copy of the site (its folder), or None when this install has none."""
+    try:
+        return INSTALLED_SITE if (INSTALLED_SITE / "index.html").is_file() else None
+    except OSError:  # inside a zip (wizard.pyz) or an unreadable folder
+        return None
+
+
 def docs_base(override=None):
-    """The site's base URL, always ending in ``/``."""
-    base = override or os.environ.get("WIZARD_DOCS_URL") or DEFAULT_DOCS_URL
+    """The site's base URL, always ending in ``/``.
+
+    ``--docs-url``, then ``WIZARD_DOCS_URL``, then the installed copy (a ``file://`` URL,
+    which opens on the machine the wizard runs on), then the published site.
+    """
+    base = override or os.environ.get("WIZARD_DOCS_URL")
+    if not base:
+        local = installed_site()
+        base = local.as_uri() if local else DEFAULT_DOCS_URL
     return base if base.endswith("/") else base + "/"
 
 
