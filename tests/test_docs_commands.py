@@ -50,6 +50,7 @@ PLACEHOLDERS = {
     "IMAGE": "a Docker image",
     "CONTAINER": "a Docker container's name or id",
     "POD": "a Kubernetes pod's name",
+    "JOBID": "a Slurm job's number",
 }
 
 # Upper-case words in commands that are meant literally, not placeholders.
@@ -76,6 +77,7 @@ RULES = [
     (r"curl -LO SITE_URL/wizard\.pyz", NOT_RUN, "downloads from the published site"),
     (r"docker (run|inspect) .*", NOT_RUN, "needs a Docker daemon and a container"),
     (r"kubectl .*", NOT_RUN, "needs a Kubernetes cluster and its credentials"),
+    (r"(sacct|seff) .*", NOT_RUN, "needs a Slurm cluster's accounting"),
     (r"jupyter console --kernel KERNEL_NAME", NOT_RUN, "interactive: runs until you quit it"),
     (r"PYTHON -m ipykernel_launcher", NOT_RUN, "a kernel that starts waits until stopped"),
     (
@@ -135,6 +137,8 @@ APT = {
 ELSEWHERE = {
     "docker": "the Docker host's client",
     "kubectl": "a Kubernetes cluster's client",
+    "sacct": "a Slurm cluster's accounting client",
+    "seff": "a Slurm cluster's job report",
 }
 
 # Placeholders that stand for a program: the test runs its own interpreter there.

@@ -9,6 +9,8 @@ the by-message page, which must then show that entry. The build's table must be 
 wizard's table, and each of its entries a heading of the by-message page.
 """
 
+# ruff: noqa: F811  (the browser fixtures come from test_site_browser)
+
 import html
 import json
 import re
@@ -77,10 +79,14 @@ VARIANTS = {
         "Kernel died with exit code -11.",
     ],
     "msg-spyder-died": ["The kernel died, restarting...", "\n\nThe kernel died, restarting...\n"],
-    "msg-cocalc-sigkill": ["Kernel last terminated by signal SIGKILL", "kernel last terminated "
-                           "by signal SIGKILL.\nMemoryError on line 4"],
-    "msg-cocalc-crash": ["Kernel last terminated by signal SIGSEGV.", "Kernel last terminated "
-                         "by signal SIGBUS"],
+    "msg-cocalc-sigkill": [
+        "Kernel last terminated by signal SIGKILL",
+        "kernel last terminated by signal SIGKILL.\nMemoryError on line 4",
+    ],
+    "msg-cocalc-crash": [
+        "Kernel last terminated by signal SIGSEGV.",
+        "Kernel last terminated by signal SIGBUS",
+    ],
     "msg-cocalc-exit": ["Kernel last exited with code 1.", "Kernel last exited with code 127"],
     "msg-colab": [
         "Your session crashed after using all available RAM. If you are interested in access to "
@@ -110,7 +116,7 @@ VARIANTS = {
     ],
     "msg-k8s-oomkilled": [
         "    Last State:     Terminated\n      Reason:       OOMKilled\n      Exit Code:    137",
-        'jupyter-ada   0/1   OOMKilled   3   10m',
+        "jupyter-ada   0/1   OOMKilled   3   10m",
         '"OOMKilled": true,',
     ],
     "msg-exit-137": [
@@ -146,13 +152,12 @@ VARIANTS = {
         "malloc(): corrupted top size",
     ],
     "msg-memoryerror": [
-        "Traceback (most recent call last):\n  File \"<stdin>\", line 1, in <module>\nMemoryError",
+        'Traceback (most recent call last):\n  File "<stdin>", line 1, in <module>\nMemoryError',
         "numpy.core._exceptions._ArrayMemoryError: Unable to allocate 7.45 GiB for an array "
         "with shape (1000, 1000000) and data type float64",
     ],
     "msg-omp-error-15": [
-        "OMP: Error #15: Initializing libiomp5md.dll, but found libiomp5md.dll already "
-        "initialized."
+        "OMP: Error #15: Initializing libiomp5md.dll, but found libiomp5md.dll already initialized."
     ],
     "msg-cuda": [
         "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a "
@@ -195,9 +200,7 @@ def test_every_entry_has_variants():
     assert set(VARIANTS) == set(messages.BY_ID)
 
 
-@pytest.mark.parametrize(
-    "entry,paste", [(e, p) for e, pastes in VARIANTS.items() for p in pastes]
-)
+@pytest.mark.parametrize("entry,paste", [(e, p) for e, pastes in VARIANTS.items() for p in pastes])
 def test_the_wizard_finds_each_variant(entry, paste):
     found = messages.find(paste)
     assert found and found["id"] == entry, (paste, found and found["id"])

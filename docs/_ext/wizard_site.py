@@ -36,12 +36,11 @@ import re
 import zipfile
 from pathlib import Path
 
+import wizard_wheel
 from docutils import nodes
 from sphinx import addnodes
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
-
-import wizard_wheel
 
 logger = logging.getLogger(__name__)
 
@@ -166,12 +165,18 @@ def _write_pyz(app):
 def _write_packages(app):
     """The wheel (with this site in it) and the source archive, beside wizard.pyz."""
     root = Path(app.confdir)
+    if not wizard_wheel.is_project(root):
+        return  # a site without a Python project beside its conf.py (the tests' roots)
     try:
         wheel = wizard_wheel.build_site_wheel(root, app.outdir)
         sdist = wizard_wheel.build_sdist(root, app.outdir)
     except ImportError as exc:
-        logger.warning("wizard wheel: %s (the docs extra installs hatchling)", exc,
-                       type="wizard_site", subtype="wheel")
+        logger.warning(
+            "wizard wheel: %s (the docs extra installs hatchling)",
+            exc,
+            type="wizard_site",
+            subtype="wheel",
+        )
         return
     logger.info("wizard wheel: %s, %s", wheel, sdist)
 
@@ -475,6 +480,8 @@ class DownloadsDirective(SphinxDirective):
 
     def run(self):
         root = Path(self.env.app.confdir)
+        if not wizard_wheel.is_project(root):
+            raise self.error(f"{self.name}: no pyproject.toml with a [project] in {root}")
         self.env.note_dependency(str(root / "pyproject.toml"))
         wheel, sdist = wizard_wheel.file_names(root)
         para = _para(nodes.Text("Download the package, "))
@@ -508,7 +515,7 @@ def message_problems(table, std_labels, page=MESSAGES_PAGE):
     problems = []
     ids = {m["id"] for m in table}
     for m in table:
-        docname, node_id, title = std_labels.get(m["id"], ("", "", ""))
+        docname, _node, title = std_labels.get(m["id"], ("", "", ""))
         if docname != page:
             problems.append(f"message {m['id']!r} (messages.py) has no entry on page {page!r}")
         elif title != m["heading"]:

@@ -67,7 +67,11 @@ def add_site(wheel, site, dest):
         raise ValueError(f"{wheel}: no RECORD")
     # the package's files first, then the site inside it, then .data and .dist-info
     first_meta = next(
-        (i for i, (name, _d, _m) in enumerate(entries) if ".data/" in name or ".dist-info/" in name),
+        (
+            i
+            for i, (name, _d, _m) in enumerate(entries)
+            if ".data/" in name or ".dist-info/" in name
+        ),
         len(entries),
     )
     added = [(f"{SITE_IN_PACKAGE}/{rel}", p.read_bytes(), 0o644) for rel, p in site_files(site)]
@@ -102,11 +106,23 @@ def build_sdist(root, directory):
     return Path(next(iter(builder.build(directory=str(directory), versions=["standard"]))))
 
 
-def project(root):
-    """(name, version) from pyproject.toml, as the wheel's file name spells them."""
+def _meta(root):
     import tomllib
 
-    meta = tomllib.loads((Path(root) / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    path = Path(root) / "pyproject.toml"
+    if not path.is_file():
+        return None
+    return tomllib.loads(path.read_text(encoding="utf-8")).get("project")
+
+
+def is_project(root):
+    """Whether ``root`` holds a pyproject.toml with a [project] table (a wheel can be built)."""
+    return bool(_meta(root))
+
+
+def project(root):
+    """(name, version) from pyproject.toml, as the wheel's file name spells them."""
+    meta = _meta(root)
     return meta["name"].replace("-", "_"), meta["version"]
 
 

@@ -62,7 +62,13 @@ _CHECKED_SITE = "the service's own pages and messages, December 2026"
 
 
 def _m(id, heading, patterns, checked, signal=None) -> Message:
-    return {"id": id, "heading": heading, "patterns": patterns, "signal": signal, "checked": checked}
+    return {
+        "id": id,
+        "heading": heading,
+        "patterns": patterns,
+        "signal": signal,
+        "checked": checked,
+    }
 
 
 MESSAGES = [
@@ -79,7 +85,12 @@ MESSAGES = [
         [r"kernel has died, and the automatic restart has failed", r"^dead kernel$"],
         "Notebook 6.5 sources, December 2026",
     ),
-    _m("msg-error-starting-kernel", "Error Starting Kernel", [r"error starting kernel"], _CHECKED_JLAB),
+    _m(
+        "msg-error-starting-kernel",
+        "Error Starting Kernel",
+        [r"error starting kernel"],
+        _CHECKED_JLAB,
+    ),
     _m(
         "msg-restarter-failed",
         "KernelRestarter: restart failed",
