@@ -24,7 +24,7 @@ from urllib.parse import unquote, urlsplit
 import pytest
 from conftest import ROOT
 
-from wizard.diagnosis import docs_map, signals
+from wizard.diagnosis import docs_map, messages, signals
 
 sys.path.insert(0, str(ROOT / "docs" / "_ext"))
 import wizard_wheel
@@ -194,7 +194,7 @@ def test_the_server_serves_every_linked_anchor(docs_server):
 
     assert docs_site.docs_url("/user/ada/") == "/user/ada/kernel-wizard/docs/"
     base = docs_site.docs_url("/")
-    labels = list(docs_map.LABELS) + [row["anchor"] for row in signals.SIGNALS]
+    labels = [*docs_map.LABELS, *(r["anchor"] for r in signals.SIGNALS), *messages.BY_ID]
     pages = {}
     for label in labels:
         url = docs_map.url_for(label, base)

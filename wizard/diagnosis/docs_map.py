@@ -19,6 +19,7 @@ INSTALLED_SITE = Path(__file__).resolve().parent.parent / "docs_html"
 
 LABELS = {
     "kernel-died": ("index", "My Jupyter kernel died"),
+    "by-message": ("by-message", "By message"),
     "jupyter-kernel-terminated": ("jupyter-kernel-terminated", "Jupyter kernel terminated"),
     "kernel-terminated-memory": (
         "jupyter-kernel-terminated",
@@ -76,10 +77,13 @@ def url_for(label, base=None):
     """The URL of a label's section: ``BASE/PAGE.html#LABEL``.
 
     Sphinx gives a labelled section the label itself as an element id, so the
-    anchor needs no lookup. Signal rows use ids of the form ``signal-NAME``.
+    anchor needs no lookup. Signal rows use ids of the form ``signal-NAME``, the
+    by-message page's entries ``msg-NAME`` (``messages.MESSAGES``).
     """
     if label.startswith("signal-") or label.startswith("exit-"):
         page = LABELS["kernel-signals"][0]
+    elif label.startswith("msg-"):  # an entry of messages.MESSAGES
+        page = LABELS["by-message"][0]
     else:
         page = LABELS[label][0]
     return f"{docs_base(base)}{page}.html#{label}"
