@@ -54,6 +54,8 @@ BOX_MAX_PHONE_SHARE = 0.25
 # Colours change with a transition (sphinx-design's tabs: 0.25 s): let it end before axe
 # looks, or it measures a colour halfway between the themes.
 SETTLE_MS = 600
+# A page taller than this gets a screenshot of its first screen only.
+SHOT_MAX = 16000
 
 
 class QuietHandler(SimpleHTTPRequestHandler):
@@ -193,7 +195,10 @@ def test_every_page_in_chromium(built_site, site_url, browser, axe_js):
             if page.locator(f"[id='{anchor}']").count() != 1:
                 problems.append(f"{name}: no element with id {anchor!r}")
         stem = re.sub(r"[^\w.-]", "_", name.removesuffix(".html"))
-        page.screenshot(path=str(SCREENSHOTS / f"{stem}.png"), full_page=True)
+        # a page taller than Chromium's largest texture (16,384 px) takes it half a minute
+        # to shoot whole: its first screen only
+        tall = page.evaluate("() => document.documentElement.scrollHeight") > SHOT_MAX
+        page.screenshot(path=str(SCREENSHOTS / f"{stem}.png"), full_page=not tall)
         for scheme in ("light", "dark"):
             page.emulate_media(color_scheme=scheme)
             page.wait_for_timeout(SETTLE_MS)
