@@ -377,3 +377,27 @@ def test_the_hubs_first_screen_shows_the_paste_box(site_url, browser, viewport):
     assert text["width"] >= 200, text
     if viewport is DESKTOP:  # the commonest messages too, on a desktop's first screen
         assert commonest["y"] + commonest["height"] <= viewport["height"], commonest
+
+
+def test_the_build_warns_when_table_and_page_drift():
+    """The build's own check (a warning, so -W fails): both directions, and the heading."""
+    import sys
+
+    from conftest import ROOT
+
+    sys.path.insert(0, str(ROOT / "docs" / "_ext"))
+    import wizard_site
+
+    table = [{"id": "msg-a", "heading": "A"}, {"id": "msg-b", "heading": "B"}]
+    labels = {
+        "msg-a": (BY_MESSAGE, "msg-a", "A."),
+        "msg-c": (BY_MESSAGE, "msg-c", "C"),
+        "other": ("index", "other", "Other"),
+    }
+    problems = wizard_site.message_problems(table, labels)
+    assert len(problems) == 3, problems
+    assert "'msg-a': the page's heading 'A.' differs" in problems[0]
+    assert "'msg-b' (messages.py) has no entry" in problems[1]
+    assert "entry 'msg-c'" in problems[2]
+    same = {m["id"]: (BY_MESSAGE, m["id"], m["heading"]) for m in messages.MESSAGES}
+    assert wizard_site.message_problems(messages.MESSAGES, same) == []
