@@ -348,7 +348,10 @@ def test_prometheus_counts_deaths_by_user_and_cause(hub, bob, tmp_path):
                 return json.load(r)["data"]["result"]
 
         def all_up():
-            got = {(r["metric"]["user"], r["metric"]["server"]): r["value"][1] for r in query("up")}
+            got = {
+                (r["metric"]["user"], r["metric"].get("server", "")): r["value"][1]
+                for r in query("up")
+            }
             want = {("alice", ""), ("bob", ""), ("alice", "gpu")}
             assert set(got) == want, got
             return all(v == "1" for v in got.values())

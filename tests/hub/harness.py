@@ -100,11 +100,15 @@ def singleuser_env(base):
 
     env = base / "singleuser-env"
     subprocess.run([system_python(), "-m", "venv", str(env)], check=True)
-    subprocess.run(
-        [str(env / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-         f"jupyterhub=={jupyterhub.__version__}", "jupyterlab", str(ROOT)],
-        check=True, stdin=subprocess.DEVNULL, timeout=900,
-    )  # fmt: skip
+    log = base / "pip.log"
+    with open(log, "wb") as out:
+        done = subprocess.run(
+            [str(env / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check",
+             f"jupyterhub=={jupyterhub.__version__}", "jupyterlab", str(ROOT)],
+            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, timeout=900,
+        )  # fmt: skip
+    tail = log.read_text(errors="replace").splitlines()[-15:]
+    assert done.returncode == 0, "pip install in the singleuser environment:\n" + "\n".join(tail)
     return env
 
 
