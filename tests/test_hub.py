@@ -19,7 +19,10 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -27,6 +30,9 @@ import yaml
 from conftest import need
 
 HUB_DIR = Path(__file__).resolve().parent / "hub"
+sys.path.insert(0, str(HUB_DIR))
+from harness import Hub, free_port, need_hub, wait_for  # noqa: E402  (tests/hub/harness.py)
+
 USERS = ("alice", "bob")
 LIMIT_TEXT = "of its 400 MiB limit"
 HOG = "hog = [b'x' * (10 << 20) for _ in range(150)]"
@@ -62,11 +68,6 @@ def _notebook(code):
 
 @pytest.fixture(scope="module")
 def hub():
-    import sys
-
-    sys.path.insert(0, str(HUB_DIR))
-    from harness import Hub, need_hub
-
     need_hub()
     t0 = time.monotonic()
     with Hub(USERS) as h:
@@ -77,7 +78,6 @@ def hub():
         for name in USERS:
             h.start_server(name)
         h.api("POST", "/hub/api/users/alice/servers/gpu")
-        from harness import wait_for
 
         wait_for(
             "alice's server gpu",
@@ -125,8 +125,6 @@ def _fire(hub, user, kernel_id, code):
     """Send code to the user's kernel (root reads the user's connection file)."""
     from jupyter_client import BlockingKernelClient
 
-    from harness import wait_for
-
     cf = _connection_file(hub, user, kernel_id)
     wait_for("the connection file", cf.exists, timeout=60)
     kc = BlockingKernelClient(connection_file=str(cf))
@@ -151,7 +149,6 @@ def _session(hub, user, path):
 @pytest.fixture(scope="module")
 def bob(hub):
     """Bob's kernels: one died of SIGSEGV (a death in bob's history), one idle."""
-    from harness import wait_for
 
     crashed = _session(hub, "bob", BOB_SECRET)
     pid = wait_for("bob's kernel", lambda: _kernel_pid(hub, "bob", crashed))
@@ -213,7 +210,6 @@ def _browser(tmp_path):
 
 
 def test_alice_sees_her_oom_kill_with_her_limit(hub, bob, tmp_path):
-    from harness import wait_for
 
     t0 = time.monotonic()
     with _browser(tmp_path) as context:
@@ -313,20 +309,8 @@ def _prometheus_config(hub, base):
     return path
 
 
-def test_prometheus_counts_deaths_by_user_and_cause(hub, bob, tmp_path):
-    from harness import free_port, wait_for
-    from test_metrics import need_prometheus
-
-    need_prometheus()
-    # the role's one scope is what it takes: without the token, no metrics
-    assert hub.request("GET", "/user/alice/metrics")[0] in (302, 403)
-    status, page = hub.request("GET", "/user/alice/gpu/metrics", token=hub.tokens["prometheus"])
-    assert status == 200, (status, page[:300])
-    base = tmp_path / "prometheus"
-    base.mkdir()
-    config = _prometheus_config(hub, base)
-    port = free_port()
-    log = open(base / "log", "wb")
+@contextlib.contextmanager
+def _prometheus(config, port, base, log):
     proc = subprocess.Popen(
         [
             "prometheus",
@@ -339,8 +323,29 @@ def test_prometheus_counts_deaths_by_user_and_cause(hub, bob, tmp_path):
         stderr=subprocess.STDOUT,
     )
     try:
-        import urllib.parse
-        import urllib.request
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def test_prometheus_counts_deaths_by_user_and_cause(hub, bob, tmp_path):
+    from test_metrics import need_prometheus
+
+    need_prometheus()
+    # the role's one scope is what it takes: without the token, no metrics
+    assert hub.request("GET", "/user/alice/metrics")[0] in (302, 403)
+    status, page = hub.request("GET", "/user/alice/gpu/metrics", token=hub.tokens["prometheus"])
+    assert status == 200, (status, page[:300])
+    base = tmp_path / "prometheus"
+    base.mkdir()
+    config = _prometheus_config(hub, base)
+    port = free_port()
+    with open(base / "log", "wb") as log, _prometheus(config, port, base, log):
 
         def query(expr):
             url = f"http://127.0.0.1:{port}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
@@ -365,11 +370,3 @@ def test_prometheus_counts_deaths_by_user_and_cause(hub, bob, tmp_path):
         limits = query('max by (user) (jupyter_kernel_memory_limit_bytes{server=""})')
         limits = {r["metric"]["user"]: float(r["value"][1]) for r in limits}
         assert limits.get("bob") == 400 << 20 and set(limits.values()) == {400 << 20}, limits
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()

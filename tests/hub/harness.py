@@ -65,7 +65,8 @@ def need_hub():
     except ImportError:
         need(False, "jupyterhub (pip install jupyterhub)")
     need(shutil.which("useradd") and shutil.which("userdel"), "useradd and userdel")
-    need(shutil.which("configurable-http-proxy") or shutil.which("npm"), "npm (apt-get install npm)")
+    proxy = shutil.which("configurable-http-proxy") or shutil.which("npm")
+    need(proxy, "npm (apt-get install npm)")
 
 
 def configurable_http_proxy():
@@ -156,7 +157,7 @@ class Hub:
         t1 = time.monotonic()
         self.env_dir = singleuser_env(self.base)
         self.timings["singleuser environment"] = time.monotonic() - t1
-        own, self.cgroup_parent = writable_memory_controller()
+        _own, self.cgroup_parent = writable_memory_controller()
         self.cgroup_prefix = f"kernel-wizard-hub-{os.getpid()}"
         self.port = free_port()
         env = dict(
@@ -290,5 +291,6 @@ class Hub:
         return own_memory_cgroup().rstrip("/") + "/" + self.server_cgroup(name, server).name
 
     def cgroup_pids(self, name, server="default"):
-        return [int(p) for p in (self.server_cgroup(name, server) / "cgroup.procs").read_text().split()]
-
+        return [
+            int(p) for p in (self.server_cgroup(name, server) / "cgroup.procs").read_text().split()
+        ]

@@ -57,9 +57,10 @@ class PreviousServer:
             f"{len(self.notebooks)} kernel(s) ended with it: {names}."
         )
         if self.usage_bytes is not None and self.limit_bytes:
+            share = fmt.percent(self.usage_bytes, self.limit_bytes)
             text += (
                 f" Its last record: {fmt.size(self.usage_bytes)} of its "
-                f"{fmt.size(self.limit_bytes)} limit ({fmt.percent(self.usage_bytes, self.limit_bytes):.0f}%)."
+                f"{fmt.size(self.limit_bytes)} limit ({share:.0f}%)."
             )
         if self.certainty == "proved":
             text += " It was killed for lack of memory: " + "; ".join(self.evidence) + "."
@@ -115,18 +116,26 @@ def _ended_on_record(conn, pid, started):
     return row is not None
 
 
-def previous_server(db_path, started, kernel_log_kills=(), oom_kills_now=None, cgroup=None):
+def previous_server(
+    db_path, started, kernel_log_kills=(), oom_kills_now=None, cgroup=None, alive=None
+):
     """What the history at ``db_path`` tells of the server that ran before ``started``.
 
     ``kernel_log_kills``: ``[{"pid", "time"}]`` OOM kills from the kernel log (where
-    readable); ``oom_kills_now`` with ``cgroup``: the OOM-kill count that cgroup has now.
+    readable); ``oom_kills_now`` with ``cgroup``: the OOM-kill count that cgroup has now;
+    ``alive(pid, started)``: true for a kernel still running (another server of the same
+    home has it), which is then no orphan.
     """
     conn = historydb.connect_ro(db_path)
     if conn is None:
         return PreviousServer(stopped_cleanly=None, started=started)
     try:
         last, kernels, cg = _last_records(conn, started)
-        orphans = [k for k in kernels if not _ended_on_record(conn, k[1], k[2])]
+        orphans = [
+            k
+            for k in kernels
+            if not _ended_on_record(conn, k[1], k[2]) and not (alive and alive(k[1], k[2]))
+        ]
     finally:
         conn.close()
     if last is None or not kernels:
@@ -147,11 +156,9 @@ def previous_server(db_path, started, kernel_log_kills=(), oom_kills_now=None, c
     for kill in kernel_log_kills:
         if kill.get("pid") in pids and (kill.get("time") or last) >= last - RECENT:
             out.evidence.append(f"the kernel log names pid {kill['pid']} as killed out of memory")
-    if cg is not None and cgroup and cg[1] == cgroup and oom_kills_now is not None:
-        if cg[4] is not None and oom_kills_now > cg[4]:
-            out.evidence.append(
-                f"the OOM-kill count of {cgroup} rose from {cg[4]} to {oom_kills_now}"
-            )
+    same_cgroup = cg is not None and cgroup and cg[1] == cgroup and cg[4] is not None
+    if same_cgroup and oom_kills_now is not None and oom_kills_now > cg[4]:
+        out.evidence.append(f"the OOM-kill count of {cgroup} rose from {cg[4]} to {oom_kills_now}")
     if out.evidence:
         out.cause, out.certainty = "oom-kill", "proved"
     elif out.usage_bytes and out.limit_bytes and out.usage_bytes >= NEAR_LIMIT * out.limit_bytes:
