@@ -98,3 +98,27 @@ def test_nothing_recorded_says_nothing(tmp_path, make):
         conn.close()
     got = previous_server(str(path), START)
     assert got.stopped_cleanly is None and got.message() == ""
+
+
+def test_ends_a_watcher_saw_as_server_gone_went_with_the_server(tmp_path):
+    db = _db(tmp_path, usage=396 * MIB, deaths=[(4101, "unknown"), (4102, "shutdown")])
+    conn = sqlite3.connect(db)
+    conn.execute("UPDATE deaths SET requested = 'server-gone' WHERE pid = 4101")
+    conn.execute("UPDATE deaths SET requested = 'shutdown' WHERE pid = 4102")
+    conn.commit()
+    conn.close()
+    got = previous_server(db, START)
+    assert got.stopped_cleanly is False and got.notebooks == ["big.ipynb"], got
+
+
+def test_the_orphans_own_cgroup_gives_the_memory(tmp_path):
+    db = _db(tmp_path, usage=396 * MIB)
+    conn = sqlite3.connect(db)  # another server's cgroup, sampled later, nearly empty
+    conn.execute(
+        "INSERT INTO cgroup_samples VALUES (?, '/kubepods/pod2', ?, ?, 0)",
+        (T0 + 5, 10 * MIB, 400 * MIB),
+    )
+    conn.commit()
+    conn.close()
+    got = previous_server(db, START)
+    assert got.usage_bytes == 396 * MIB and got.certainty == "likely", got

@@ -94,7 +94,7 @@ def _last_records(conn, before):
         return None, [], None
     kernels = conn.execute(
         "SELECT k.id, k.pid, k.started, k.notebook, k.kernel_id, max(s.time), "
-        "(SELECT rss FROM samples WHERE kernel = k.id ORDER BY time DESC LIMIT 1) "
+        "(SELECT rss FROM samples WHERE kernel = k.id ORDER BY time DESC LIMIT 1), k.cgroup "
         "FROM kernels k JOIN samples s ON s.kernel = k.id WHERE s.time < ? "
         "GROUP BY k.id HAVING max(s.time) >= ?",
         (before, last - RECENT),
@@ -107,13 +107,30 @@ def _last_records(conn, before):
     return last, kernels, cg
 
 
-def _ended_on_record(conn, pid, started):
-    row = conn.execute(
-        "SELECT 1 FROM deaths WHERE pid = ? AND (started IS NULL OR ? IS NULL OR"
-        " abs(started - ?) < 2) LIMIT 1",
+def _cgroup_of(conn, before, paths):
+    """The last sample of the cgroup(s) the orphaned kernels lived in, if any."""
+    if not paths:
+        return None
+    marks = ", ".join("?" * len(paths))
+    return conn.execute(
+        "SELECT time, path, usage, limit_bytes, oom_kills FROM cgroup_samples"
+        f" WHERE time < ? AND path IN ({marks}) ORDER BY time DESC LIMIT 1",
+        (before, *sorted(paths)),
+    ).fetchone()
+
+
+def _end_on_record(conn, pid, started):
+    """``(cause, requested)`` of the kernel's recorded end, or None."""
+    return conn.execute(
+        "SELECT cause, requested FROM deaths WHERE pid = ? AND (started IS NULL OR ? IS NULL"
+        " OR abs(started - ?) < 2) ORDER BY time DESC LIMIT 1",
         (pid, started, started),
     ).fetchone()
-    return row is not None
+
+
+def _went_with_the_server(end):
+    """No recorded end, or one a watcher saw as "its server stopped"."""
+    return end is None or end[1] == "server-gone"
 
 
 def previous_server(
@@ -134,8 +151,10 @@ def previous_server(
         orphans = [
             k
             for k in kernels
-            if not _ended_on_record(conn, k[1], k[2]) and not (alive and alive(k[1], k[2]))
+            if _went_with_the_server(_end_on_record(conn, k[1], k[2]))
+            and not (alive and alive(k[1], k[2]))
         ]
+        cg = _cgroup_of(conn, started, {k[7] for k in orphans if k[7]}) or cg
     finally:
         conn.close()
     if last is None or not kernels:
