@@ -121,29 +121,40 @@ def _connection_file(hub, user, kernel_id):
     return hub.home(user) / ".local" / "share" / "jupyter" / "runtime" / f"kernel-{kernel_id}.json"
 
 
-def _fire(hub, user, kernel_id, code):
-    """Send code to the user's kernel (root reads the user's connection file)."""
+def _fire(hub, user, kernel_id, code, timeout=120.0):
+    """Send code to the user's kernel (root reads the user's connection file) and wait
+    until the kernel took it. On a loaded machine the first heartbeat can be late, and
+    the client then thinks the kernel dead: a new client tries again."""
     from jupyter_client import BlockingKernelClient
 
     cf = _connection_file(hub, user, kernel_id)
     wait_for("the connection file", cf.exists, timeout=60)
-    kc = BlockingKernelClient(connection_file=str(cf))
-    kc.load_connection_file()
-    kc.start_channels()
-    try:
-        kc.wait_for_ready(timeout=60)
-        msg_id = kc.execute(code)
-        while True:
-            msg = kc.get_iopub_msg(timeout=60)
-            if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "status":
-                break
-    finally:
-        kc.stop_channels()
+    end = time.monotonic() + timeout
+    while True:
+        kc = BlockingKernelClient(connection_file=str(cf))
+        kc.load_connection_file()
+        kc.start_channels()
+        try:
+            kc.wait_for_ready(timeout=60)
+        except RuntimeError:
+            if time.monotonic() > end:
+                raise
+            time.sleep(1)
+            continue
+        else:
+            msg_id = kc.execute(code)
+            while True:
+                msg = kc.get_iopub_msg(timeout=60)
+                if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "status":
+                    return
+        finally:
+            kc.stop_channels()
 
 
-def _session(hub, user, path):
+def _session(hub, user, path, server=""):
     body = {"path": path, "name": path, "type": "notebook", "kernel": {"name": "python3"}}
-    return _server_api(hub, user, "POST", "api/sessions", body=body)["kernel"]["id"]
+    got = _server_api(hub, user, "POST", "api/sessions", body=body, server=server)
+    return got["kernel"]["id"]
 
 
 @pytest.fixture(scope="module")
@@ -370,3 +381,56 @@ def test_prometheus_counts_deaths_by_user_and_cause(hub, bob, tmp_path):
         limits = query('max by (user) (jupyter_kernel_memory_limit_bytes{server=""})')
         limits = {r["metric"]["user"]: float(r["value"][1]) for r in limits}
         assert limits.get("bob") == 400 << 20 and set(limits.values()) == {400 << 20}, limits
+
+
+# -- a whole server killed with its kernels ---------------------------------------------------
+
+
+def _history(hub, user):
+    return hub.home(user) / ".local" / "share" / "kernel-wizard" / "history.sqlite3"
+
+
+def _sampled(db, notebook):
+    import sqlite3
+
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return conn.execute(
+            "SELECT count(*) FROM samples s JOIN kernels k ON s.kernel = k.id"
+            " WHERE k.notebook LIKE ?",
+            (f"%{notebook}",),
+        ).fetchone()[0]
+    finally:
+        conn.close()
+
+
+def test_a_server_killed_whole_is_told_by_the_next(hub, bob):
+    """SIGKILL to every process of alice's server "gpu" (as memory.oom.group does): her
+    history, in her home, tells the next server what is known, and how sure it is."""
+    from wizard.server.previous import previous_server
+
+    hub.put_file("alice", "gpu-work.ipynb", _notebook("x = 1"))
+    kid = _session(hub, "alice", "gpu-work.ipynb", server="gpu")
+    wait_for("the kernel", lambda: _kernel_pid(hub, "alice", kid, server="gpu"))
+    db = _history(hub, "alice")
+    wait_for("its memory on record", lambda: _sampled(db, "gpu-work.ipynb") >= 2, timeout=60)
+    cg = hub.server_cgroup("alice", "gpu")
+    hub._kill_all(cg)  # the server and its kernel at once; nothing shuts down
+    killed = time.time()
+    time.sleep(3)  # what the other server's recorder may note meanwhile
+    oom = int(re.search(r"oom_kill (\d+)", (cg / "memory.oom_control").read_text()).group(1))
+    got = previous_server(
+        str(db),
+        started=time.time(),
+        oom_kills_now=oom,
+        cgroup=hub.cgroup_path("alice", "gpu"),
+        alive=lambda pid, started: _alive(pid),
+    )
+    assert got.stopped_cleanly is False, got
+    assert got.notebooks == ["gpu-work.ipynb"], got  # her running big.ipynb is no orphan
+    assert got.last_record <= killed + 1
+    text = got.message()
+    assert text.startswith("Your previous server stopped without shutting down its kernels"), text
+    # a SIGKILL is no OOM kill: nothing proves one, and memory was far from the limit
+    assert got.certainty == "unknown" and got.cause is None, got
+    assert "Memory was not near the limit" in text, text
