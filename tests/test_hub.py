@@ -412,11 +412,20 @@ def test_a_server_killed_whole_is_told_by_the_next(hub, bob):
     history, in her home, tells the next server what is known, and how sure it is."""
     from wizard.server.previous import previous_server
 
+    # her default server stops first, cleanly: on a hub each server is its own pod and
+    # no other server of hers sees the kill (here they would share her processes)
+    hub.api("DELETE", "/hub/api/users/alice/server")
+    wait_for(
+        "alice's default server to stop",
+        lambda: "" not in hub.api("GET", "/hub/api/users/alice")["servers"],
+        timeout=90,
+    )
     hub.put_file("alice", "gpu-work.ipynb", _notebook("x = 1"))
     kid = _session(hub, "alice", "gpu-work.ipynb", server="gpu")
     wait_for("the kernel", lambda: _kernel_pid(hub, "alice", kid, server="gpu"))
     db = _history(hub, "alice")
-    wait_for("its memory on record", lambda: _sampled(db, "gpu-work.ipynb") >= 2, timeout=60)
+    # the gpu server takes over recording within LOCK_RETRY (30 s) of the other's stop
+    wait_for("its memory on record", lambda: _sampled(db, "gpu-work.ipynb") >= 2, timeout=120)
     cg = hub.server_cgroup("alice", "gpu")
     hub._kill_all(cg)  # the server and its kernel at once; nothing shuts down
     killed = time.time()
@@ -430,7 +439,7 @@ def test_a_server_killed_whole_is_told_by_the_next(hub, bob):
         alive=lambda pid, started: _alive(pid),
     )
     assert got.stopped_cleanly is False, got
-    assert got.notebooks == ["gpu-work.ipynb"], got  # her running big.ipynb is no orphan
+    assert got.notebooks == ["gpu-work.ipynb"], got  # her shut-down big.ipynb is no orphan
     assert got.last_record <= killed + 1
     text = got.message()
     assert text.startswith("Your previous server stopped without shutting down its kernels"), text
