@@ -56,5 +56,3 @@ CHECKS = [
     },
 ]
 
-# The checks whose memory findings say that the OOM killer struck, or was about to.
-OOM_CHECKS = ("deaths", "oom", "memory")
