@@ -273,9 +273,7 @@ def test_ids_are_unique():
     assert len(got) == len(set(got))
 
 
-@pytest.mark.parametrize(
-    "row", [r for r in rules.RULES if r.get("reads")], ids=lambda r: r["id"]
-)
+@pytest.mark.parametrize("row", [r for r in rules.RULES if r.get("reads")], ids=lambda r: r["id"])
 def test_what_a_rule_reads_is_decided_before_it(row):
     order = [r["id"] for r in rules.RULES]
     me = order.index(row["id"])

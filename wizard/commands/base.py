@@ -32,13 +32,31 @@ def new_parser(name, description, exit_codes, epilog="", **kwargs):
             self.exit(exitcodes.USAGE, f"{self.prog}: {message} (see --help)\n")
 
     tail = exit_code_text(exit_codes)
-    return Parser(
+    parser = Parser(
         prog=prog_of(name),
         description=description,
         epilog=f"{epilog.rstrip()}\n\n{tail}" if epilog else tail,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         **kwargs,
     )
+    # Read by cli.run before any parser runs; declared here so every command accepts it
+    # and its --help and the site's options tables list it.
+    parser.add_argument(
+        TRACEBACK_OPTION,
+        action="store_true",
+        help=f"on an internal error, show Python's traceback (also {DEBUG_ENV}=1)",
+    )
+    return parser
+
+
+TRACEBACK_OPTION = "--traceback"
+DEBUG_ENV = "WIZARD_DEBUG"
+
+
+def debugging(argv, environ):
+    """Whether an internal error shows its traceback: ``--traceback`` or WIZARD_DEBUG=1."""
+    args = argv[: argv.index("--")] if "--" in argv else argv
+    return TRACEBACK_OPTION in args or environ.get(DEBUG_ENV, "") not in ("", "0")
 
 
 def parse(parser, argv):

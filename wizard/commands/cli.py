@@ -2,7 +2,8 @@
 
 The one place where exceptions become exit codes: usage errors are one line and
 exit 2 (``base.run_command``), Ctrl-C is 130, a closed pipe keeps the exit code the
-command had decided on, and anything unforeseen is one line, never a traceback.
+command had decided on, and anything unforeseen is one line, never a traceback, unless
+the user asks for it (``--traceback`` or ``WIZARD_DEBUG=1``, for a bug report).
 """
 
 import os
@@ -43,7 +44,13 @@ def run(argv=None, ctx=None):
     except SystemExit:
         raise
     except Exception as exc:  # the last net: one line, never a traceback
-        _say(ctx, f"wizard: internal error: {type(exc).__name__} at {where(exc)}")
+        if base.debugging(argv, ctx.environ):
+            raise
+        _say(
+            ctx,
+            f"wizard: internal error: {type(exc).__name__} at {where(exc)} (run it again with "
+            f"{base.TRACEBACK_OPTION} or {base.DEBUG_ENV}=1 to see the traceback)",
+        )
         return exitcodes.PROBLEM
 
 

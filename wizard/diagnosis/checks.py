@@ -55,4 +55,3 @@ CHECKS = [
         "interpreter exists and, with --deep, whether it really starts.",
     },
 ]
-

@@ -40,6 +40,7 @@ def report(facts, findings, docs_base, exit_code):
         "recorder": facts.get("recorder"),
         "findings": [{k: v for k, v in f.items() if k != "cause"} for f in findings],
         "errors": facts.get("errors") or [],
+        "versions": facts.get("versions"),
         "summary": {"problems": problems, "warnings": warnings, "exit_code": exit_code},
     }
 

@@ -242,8 +242,20 @@ def write(ctx, facts, findings, verbose=False):
         p.line(p.bold("What to do"))
         write_findings(p, findings, verbose)
     write_errors(p, facts)
+    if verbose and facts.get("versions"):
+        p.line()
+        p.line("Versions (for a bug report): " + versions_line(facts["versions"]))
     p.line()
     p.line(closing_line(findings, facts.get("errors") or ()))
+
+
+def versions_line(versions):
+    """``wizard 0.1.0, CPython 3.11.7, Linux 6.1 x86_64, jupyter_server 2.14.2, ...``."""
+    shown = [f"wizard {versions.get('wizard')}", versions.get("python"), versions.get("platform")]
+    for name, value in versions.items():
+        if name not in ("wizard", "python", "platform", "executable"):
+            shown.append(f"{name} {value or 'not installed'}")
+    return ", ".join(s for s in shown if s)
 
 
 def write_checks(p, facts, findings, verbose, only=None):
