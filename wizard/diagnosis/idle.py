@@ -8,6 +8,7 @@ nothing about whether someone waits for its result), and a busy kernel is never 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from wizard.base import thresholds
@@ -35,7 +36,7 @@ def state(k: Kernel, threshold: float | None = None) -> tuple[str, float | None]
 
 
 def worth_halting(
-    kernels: list[Kernel], threshold: float | None = None, min_bytes: int | None = None
+    kernels: Iterable[Kernel], threshold: float | None = None, min_bytes: int | None = None
 ) -> list[Kernel]:
     """The kernels idle at least ``threshold`` seconds that hold ``min_bytes`` or more."""
     min_bytes = thresholds.IDLE_MIN_BYTES if min_bytes is None else min_bytes

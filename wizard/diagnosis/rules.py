@@ -32,6 +32,10 @@ A row of RULES, and what each field does beyond the obvious:
 ``doc_label``   the site's section (a key of ``docs_map.LABELS``; checked for every row).
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from wizard.base import fmt
 from wizard.base.failure import error, where
 from wizard.base.thresholds import (
@@ -47,11 +51,14 @@ from wizard.diagnosis import rules_banner, rules_deaths, rules_kernels, rules_me
 from wizard.diagnosis.checks import CHECKS
 from wizard.diagnosis.common import INFO, PROBLEM, SEVERITY_ORDER, WARNING, banner_cause
 
+if TYPE_CHECKING:
+    from wizard.base.shapes import Facts, Finding, Hit, Rule
+
 __all__ = ["CHECKS", "RULES", "evaluate", "rank"]
 
 # Ranked: the first rule that fires leads the verdict (the banner can move a family
 # to the front, see rank()). "cause" ties a rule to a family of the signals table.
-RULES = [
+RULES: list[Rule] = [
     {
         "id": "recorded-oom-kill",
         "severity": PROBLEM,
@@ -268,7 +275,7 @@ MEMORY_RULES = {r["id"] for r in RULES if r["evidence"] in ("oom", "memory")}
 OOM_RULES = {r["id"] for r in RULES if r["evidence"] == "oom"}
 
 
-def evaluate(facts, docs_base=None):
+def evaluate(facts: Facts, docs_base: str | None = None) -> list[Finding]:
     """Run every rule in table order; return the findings, ranked.
 
     A rule that raises costs its own finding only: the failure is added to
@@ -276,8 +283,8 @@ def evaluate(facts, docs_base=None):
     verdict no longer says there is no sign of memory trouble.
     """
     errors = facts.setdefault("errors", [])
-    found = []
-    view = dict(facts)  # what the rules see: the facts, plus what fired so far
+    found: list[Finding] = []
+    view: dict[str, Any] = dict(facts)  # what the rules see: the facts, plus what fired so far
     view["_found"] = found
     view["_memory_evidence"] = False
     view["_oom_evidence"] = False
@@ -303,14 +310,14 @@ def evaluate(facts, docs_base=None):
     return rank(found, banner_cause(facts))
 
 
-def _finding(rule, hit, docs_base):
+def _finding(rule: Rule, hit: Hit | None, docs_base: str | None) -> Finding | None:
     """The finding of one rule's hit (None when it did not fire); its links are made here,
     inside the rule's guard, so a label missing from docs_map costs this finding only."""
     from wizard.diagnosis.docs_map import url_for
 
     if not hit:
         return None
-    finding = {
+    finding: Finding = {
         "id": rule["id"],
         "severity": hit.get("severity", rule["severity"]),
         "check": rule["check"],
@@ -329,11 +336,11 @@ def _finding(rule, hit, docs_base):
     return finding
 
 
-def rank(findings, lead_cause=None):
+def rank(findings: list[Finding], lead_cause: str | None = None) -> list[Finding]:
     """Severity first; within it, the family the banner points to, then table order."""
     order = {r["id"]: i for i, r in enumerate(RULES)}
 
-    def key(f):
+    def key(f: Finding) -> tuple[int, int, int]:
         return (
             SEVERITY_ORDER[f["severity"]],
             0 if lead_cause and f["cause"] == lead_cause else 1,

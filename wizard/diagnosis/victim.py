@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import time
-
 from typing import TYPE_CHECKING, Any
 
 from wizard.base import fmt

@@ -9,7 +9,8 @@ names: anything that is not plainly another program keeps the file alive.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from wizard.system.processes import Procs

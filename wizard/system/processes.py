@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING, Any, Optional, Union
+from typing import TYPE_CHECKING, Any
 
 from wizard.system import procfs
 
@@ -20,10 +20,10 @@ if TYPE_CHECKING:
     class Procs(Protocol):
         """What every view answers."""
 
-        def info(self, pid: int) -> Optional[ProcInfo]: ...
+        def info(self, pid: int) -> ProcInfo | None: ...
         def rss(self, pid: int) -> int: ...
         def descendants(self, pid: int) -> set[int]: ...
-        def cmdline(self, pid: int) -> Optional[list[str]]: ...
+        def cmdline(self, pid: int) -> list[str] | None: ...
         def signal(self, pid: int, name: str) -> None: ...
 
 
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 ProcInfo = dict[str, Any]
 
 
-def processes() -> Union[ProcProcesses, PsutilProcesses, Unknown]:
+def processes() -> ProcProcesses | PsutilProcesses | Unknown:
     if sys.platform.startswith("linux") and os.path.isdir("/proc/self"):
         return ProcProcesses()
     try:

@@ -130,7 +130,8 @@ class ProcTree:
 
     def __init__(self, proc: str) -> None:
         self.proc = proc
-        self.by_parent: dict[int, list[int]] | None = None  # built only when children files are missing
+        # built only when children files are missing
+        self.by_parent: dict[int, list[int]] | None = None
 
     def children(self, pid: int) -> list[int]:
         if self.by_parent is None:
