@@ -35,7 +35,7 @@ class Death(TypedDict):
     notebook: str | None
     kernel_id: str | None
     kernel_name: str | None
-    cause: str  # a word of diagnosis.endings: "oom", "signal", "exit", "shutdown", ...
+    cause: str  # one of diagnosis.endings.CAUSES: "oom-kill", "signal", "exit", ...
     signal: str | None
     exit_code: int | None
     detail: str | None

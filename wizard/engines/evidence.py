@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from wizard.system import kernlog
 
 if TYPE_CHECKING:
-    from wizard.base.shapes import Kill
+    pass
 
 
 class Evidence:
@@ -38,13 +38,12 @@ class Evidence:
             if fault:
                 self.faults[fault[0]] = (when, fault[1])
 
-    def feed_kills(self, kills: Iterable[Kill] | None) -> None:
+    def feed_kills(self, kills: Iterable[Mapping[str, Any]] | None) -> None:
         """Take kills as ``kernlog.oom_log`` / ``memory.probe`` return them."""
         for k in kills or []:
-            pid = k.get("pid")
-            if pid:
+            if k.get("pid"):
                 self.kills.setdefault(
-                    pid,
+                    k["pid"],
                     {"time": k.get("time"), "rss_bytes": k.get("rss_bytes"), "cgroup_oom": None},
                 )
 

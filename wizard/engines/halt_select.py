@@ -52,12 +52,11 @@ def notebook_names(k: Kernel, servers_result: ServersResult | None) -> set[str]:
     """Every spelling of the kernel's notebook: as recorded, absolute, relative to the root."""
     server = server_of(k, servers_result)
     root = server.get("root_dir") if server else None
-    nb = k.get("notebook")
-    paths = [nb] if nb else []
+    paths: list[Any] = [k["notebook"]] if k.get("notebook") else []
     if server:
         for sess in server.get("sessions") or []:
             if sess.get("kernel_id") == k.get("kernel_id") and sess.get("path"):
-                paths.append(sess["path"] or "")
+                paths.append(sess["path"])
     names: set[str] = set()
     for p in paths:
         names.add(p)
@@ -75,7 +74,7 @@ def notebook_names(k: Kernel, servers_result: ServersResult | None) -> set[str]:
     return names
 
 
-def _relative(path: str, root: str) -> str | None:
+def _relative(path: str, root: str | None) -> str | None:
     try:
         rel = os.path.relpath(path, root)
     except ValueError:  # another drive (Windows)
@@ -88,18 +87,16 @@ def display_name(k: Kernel, servers_result: ServersResult | None = None) -> str:
     nb = k.get("notebook")
     if nb:
         server = server_of(k, servers_result)
-        root = server.get("root_dir") if server else None
-        if os.path.isabs(nb) and server and root:
-            rel = _relative(nb, root)
+        if os.path.isabs(nb) and server and server.get("root_dir"):
+            rel = _relative(nb, server["root_dir"])
             if rel:
                 return rel
         home = os.path.expanduser("~")
         if home not in ("~", "/") and nb.startswith(home + os.sep):
             return "~" + nb[len(home) :]
         return nb
-    kid = k.get("kernel_id")
-    if kid:
-        return f"(no notebook) kernel {kid[:8]}"
+    if k.get("kernel_id"):
+        return f"(no notebook) kernel {k['kernel_id'][:8]}"  # type: ignore[index]
     return f"(no notebook) pid {k.get('pid')}"
 
 
@@ -140,7 +137,7 @@ def resolve(
             raise TargetError(_ambiguous(t, hit, "notebooks", servers_result))
     # a unique start of a kernel id; digits alone stay a pid, so a mistyped pid halts nothing
     if len(t) >= MIN_ID_PREFIX and not t.isdigit():
-        hit = [k for k in kernels if (kid := k.get("kernel_id")) and kid.startswith(t)]
+        hit = [k for k in kernels if k.get("kernel_id") and k["kernel_id"].startswith(t)]  # type: ignore[union-attr]
         if len(hit) == 1:
             return hit
         if hit:
