@@ -245,3 +245,98 @@ def test_time_is_not_read_from_the_clock_when_facts_say_it():
     death = {"time": time.time() - 30, "pid": 1, "cause": "oom-kill", "samples": []}
     found = rules.evaluate(facts(deaths=[death]))
     assert ids(found)[0] == "recorded-oom-kill"
+
+
+# -- The table itself: what every row must hold, so that adding one has no traps --------
+
+
+@pytest.mark.parametrize("row", rules.RULES, ids=lambda r: r["id"])
+def test_every_row_is_complete_and_consistent(row):
+    import re
+
+    from wizard.diagnosis import checks, docs_map, signals
+
+    assert re.fullmatch(r"[a-z]+(-[a-z0-9]+)*", row["id"]), row["id"]
+    assert row["severity"] in ("problem", "warning", "info")
+    assert row["check"] in {c["id"] for c in checks.CHECKS}
+    assert row["cause"] in {s["cause"] for s in signals.SIGNALS} | {"stopped", None}
+    assert row["evidence"] in rules.EVIDENCE_KINDS
+    if row["evidence"] is not None:
+        assert row["cause"] == "memory", "memory evidence speaks for the memory family"
+    assert row["doc_label"] in docs_map.LABELS, "a label the site has (docs_map.LABELS)"
+    assert callable(row["test"]) and row["test"].__module__.startswith("wizard.diagnosis.rules_")
+    assert row["when"].endswith(".") and len(row["when"]) > 20
+
+
+def test_ids_are_unique():
+    got = [r["id"] for r in rules.RULES]
+    assert len(got) == len(set(got))
+
+
+@pytest.mark.parametrize("row", [r for r in rules.RULES if r.get("reads")], ids=lambda r: r["id"])
+def test_what_a_rule_reads_is_decided_before_it(row):
+    order = [r["id"] for r in rules.RULES]
+    me = order.index(row["id"])
+    for want in row["reads"]:
+        if want == "oom-evidence":
+            earlier = rules.OOM_RULES
+        elif want == "memory-evidence":
+            earlier = rules.MEMORY_RULES
+        else:
+            assert want in order, f"{row['id']} reads an unknown rule {want}"
+            earlier = {want}
+        late = [rid for rid in earlier if order.index(rid) > me]
+        assert not late, f"{row['id']} reads {want}, decided later by {late}"
+
+
+def test_rules_that_read_earlier_findings_say_so():
+    """A rule function that looks at _found or the evidence flags declares it in ``reads``."""
+    import inspect
+
+    for row in rules.RULES:
+        src = inspect.getsource(row["test"])
+        declared = set(row.get("reads") or ())
+        if "_oom_evidence" in src:
+            assert "oom-evidence" in declared, row["id"]
+        if "_memory_evidence" in src:
+            assert "memory-evidence" in declared, row["id"]
+        if "_found" in src:
+            assert declared - {"oom-evidence", "memory-evidence"}, row["id"]
+
+
+def test_a_label_missing_from_the_site_costs_that_finding_only(monkeypatch):
+    row = next(r for r in rules.RULES if r["id"] == "many-kernels")
+    monkeypatch.setitem(row, "doc_label", "no-such-label")
+    many = [kernel(100 + i, 10) for i in range(thresholds.MANY_KERNELS)]
+    f = facts(kernels={"kernels": many}, banner=banner.parse("SIGKILL"))
+    found = rules.evaluate(f)
+    assert "many-kernels" not in ids(found)
+    assert "killed-sigkill" in ids(found)
+    assert [e["check"] for e in f["errors"]] == ["kernels"]
+    assert "rule many-kernels failed: KeyError" in f["errors"][0]["message"]
+
+
+@pytest.mark.parametrize("evidence", ["oom", "memory", None])
+def test_evidence_alone_decides_what_a_finding_proves(monkeypatch, evidence):
+    """The SIGKILL finding names the OOM killer only after an "oom" finding; the check a
+    row is filed under (here "memory") does not decide it."""
+    row = next(r for r in rules.RULES if r["id"] == "memory-pressure")
+    assert row["check"] == "memory"
+    monkeypatch.setitem(row, "evidence", evidence)
+    monkeypatch.setattr(
+        rules, "OOM_RULES", {r["id"] for r in rules.RULES if r["evidence"] == "oom"}
+    )
+    monkeypatch.setattr(
+        rules,
+        "MEMORY_RULES",
+        {r["id"] for r in rules.RULES if r["evidence"] in ("oom", "memory")},
+    )
+    stalled = {"pressure": {"some_avg10": thresholds.PRESSURE_SOME_AVG10 + 5}}
+    found = rules.evaluate(facts(memory=stalled, banner=banner.parse("SIGKILL")))
+    assert "memory-pressure" in ids(found)
+    sigkill = next(f for f in found if f["id"] == "killed-sigkill")
+    assert ("memory evidence above" in sigkill["message"]) == (evidence == "oom")
+    no_memory = "no-memory-evidence" in ids(
+        rules.evaluate(facts(memory=stalled, banner=banner.parse("died")))
+    )
+    assert no_memory == (evidence is None)

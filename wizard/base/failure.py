@@ -5,22 +5,29 @@ mark the check. ``where(exc)`` names the place of an unforeseen exception (file 
 line), never its message: messages can carry paths or values we do not vet.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from wizard.base.shapes import Failure
+
 
 class UsageError(Exception):
     """A problem with what the user asked or gave: one line on stderr, exit 2."""
 
 
-def error(check, message):
+def error(check: str, message: object) -> Failure:
     """``{"check", "message"}``: a check that could not complete, and why (one line)."""
     return {"check": check, "message": " ".join(str(message).split())}
 
 
-def line(err):
+def line(err: Failure) -> str:
     """The printed form: ``memory: cannot read ...``."""
     return f"{err['check']}: {err['message']}"
 
 
-def where(exc):
+def where(exc: BaseException) -> str:
     tb = exc.__traceback__
     while tb is not None and tb.tb_next is not None:
         tb = tb.tb_next

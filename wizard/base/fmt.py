@@ -1,7 +1,9 @@
 """Small formatting helpers shared by the rules and the renderers."""
 
+from __future__ import annotations
 
-def size(n):
+
+def size(n: float | None) -> str:
     """Bytes as a short human string: 1.9 GiB, 512 MiB, 900 KiB."""
     if n is None:
         return "?"
@@ -15,7 +17,7 @@ def size(n):
     return f"{n:.0f} TiB"  # not reached; keeps linters happy
 
 
-def duration(seconds):
+def duration(seconds: float | None) -> str:
     """Seconds as 45s, 12m, 3h 05m, 2d 4h."""
     if seconds is None:
         return "?"
@@ -29,13 +31,13 @@ def duration(seconds):
     return f"{s // 86400}d {s % 86400 // 3600}h"
 
 
-def percent(part, whole):
+def percent(part: float | None, whole: float | None) -> float | None:
     if part is None or not whole:
         return None
     return 100.0 * part / whole
 
 
-def parse_duration(text):
+def parse_duration(text: str) -> float:
     """'30m', '2h', '45s', '1d', '90' (seconds) -> seconds; ValueError otherwise."""
     text = text.strip().lower()
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -49,7 +51,7 @@ def parse_duration(text):
     return seconds
 
 
-def parse_size(text):
+def parse_size(text: str) -> int:
     """'500M', '2G', '1.5GiB', '100000' (bytes) -> bytes; ValueError otherwise."""
     t = text.strip().lower().removesuffix("ib").removesuffix("b")
     units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
@@ -63,7 +65,7 @@ def parse_size(text):
     return n
 
 
-def parse_iso(stamp):
+def parse_iso(stamp: object) -> float | None:
     """Epoch seconds of an ISO 8601 time such as 2026-11-23T18:44:21.123456Z; None if unreadable."""
     from datetime import datetime
 

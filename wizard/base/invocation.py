@@ -5,13 +5,15 @@ console script, else ``python -m wizard`` with the interpreter's own name. A use
 copies what the wizard prints, so it must be a command they have.
 """
 
+from __future__ import annotations
+
 import os
 import sys
 
-_forced = None
+_forced: str | None = None
 
 
-def prog():
+def prog() -> str:
     """The start of a command line that runs the wizard the way it runs now."""
     if _forced:
         return _forced
@@ -31,12 +33,12 @@ def prog():
     return f"{python} -m wizard"
 
 
-def force(text):
+def force(text: str | None) -> None:
     """Fix what ``prog()`` returns (the site shows the download's form); None undoes it."""
     global _forced
     _forced = text
 
 
-def command(*words):
+def command(*words: str | None) -> str:
     """A wizard command line: ``command("halt", "--idle", "15m")``."""
     return " ".join([prog(), *[w for w in words if w]])

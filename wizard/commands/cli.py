@@ -2,18 +2,26 @@
 
 The one place where exceptions become exit codes: usage errors are one line and
 exit 2 (``base.run_command``), Ctrl-C is 130, a closed pipe keeps the exit code the
-command had decided on, and anything unforeseen is one line, never a traceback.
+command had decided on, and anything unforeseen is one line, never a traceback, unless
+the user asks for it (``--traceback`` or ``WIZARD_DEBUG=1``, for a bug report).
 """
+
+from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, NoReturn
 
 from wizard.base import exitcodes
 from wizard.base.failure import where
 from wizard.commands import base, registry
 
+if TYPE_CHECKING:
+    from wizard.report.context import Context
 
-def main(argv=None, ctx=None):
+
+def main(argv: Sequence[str] | None = None, ctx: Context | None = None) -> NoReturn:
     """Entry point. Calls sys.exit itself so zipapp builds keep the exit code."""
     code = run(argv, ctx)
     try:  # what went to sys.stdout itself (argparse's --help) is flushed here, not at exit
@@ -23,7 +31,7 @@ def main(argv=None, ctx=None):
     sys.exit(code)
 
 
-def run(argv=None, ctx=None):
+def run(argv: Sequence[str] | None = None, ctx: Context | None = None) -> int:
     from wizard.report.context import Context
 
     ctx = ctx or Context()
@@ -43,11 +51,17 @@ def run(argv=None, ctx=None):
     except SystemExit:
         raise
     except Exception as exc:  # the last net: one line, never a traceback
-        _say(ctx, f"wizard: internal error: {type(exc).__name__} at {where(exc)}")
+        if base.debugging(argv, ctx.environ):
+            raise
+        _say(
+            ctx,
+            f"wizard: internal error: {type(exc).__name__} at {where(exc)} (run it again with "
+            f"{base.TRACEBACK_OPTION} or {base.DEBUG_ENV}=1 to see the traceback)",
+        )
         return exitcodes.PROBLEM
 
 
-def _say(ctx, text):
+def _say(ctx: Context, text: str) -> None:
     try:
         ctx.stderr.write(text + "\n")
         ctx.stderr.flush()
@@ -55,7 +69,7 @@ def _say(ctx, text):
         pass
 
 
-def _silence_stdout():
+def _silence_stdout() -> None:
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())

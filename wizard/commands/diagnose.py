@@ -88,6 +88,10 @@ def main(argv, ctx):
 
     facts = gather(deep=args.deep)
     facts.update(answers)
+    if args.json or args.verbose:  # what a bug report needs; costs a metadata look-up
+        from wizard.probes import versions
+
+        facts["versions"] = versions.probe()
     findings = rules.evaluate(facts, base)
     code = ctx.outcome = findings_exit_code(findings)
     if args.json:

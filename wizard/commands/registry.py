@@ -5,6 +5,13 @@ has ``main(argv, ctx) -> int`` and ``build_parser()`` (see ``wizard.commands.bas
 Modules are imported only when their command runs: ``--help`` imports no probe.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
 MAIN = "wizard.commands.diagnose"
 COMMANDS = {
     "run": ("wizard.commands.run", "run a notebook's code outside Jupyter and say how it ended"),
@@ -20,7 +27,7 @@ COMMANDS = {
 }
 
 
-def available_commands():
+def available_commands() -> dict[str, tuple[str, str]]:
     """Sub-commands whose module is present (the single-file build carries them all)."""
     import importlib.util
 
@@ -31,7 +38,7 @@ def available_commands():
     }
 
 
-def module_of(name):
+def module_of(name: str | None) -> ModuleType:
     """The module of a command: ``None`` or "" is the main report."""
     import importlib
 

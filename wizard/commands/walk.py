@@ -12,7 +12,6 @@ from wizard.commands.base import findings_exit_code
 from wizard.diagnosis import banner as banner_mod
 from wizard.diagnosis import docs_map, rules
 from wizard.diagnosis import idle as idle_rule
-from wizard.diagnosis.checks import OOM_CHECKS
 from wizard.report import text as render_text
 from wizard.report.printer import Printer
 from wizard.report.prompts import Asker
@@ -89,7 +88,7 @@ def session(ctx, args, answers, base):
     memory = [f for f in findings if f["cause"] == "memory"]
     if memory and lead is not None and lead["cause"] == "memory":
         p.line()
-        oom = any(f["check"] in OOM_CHECKS and f["cause"] == "memory" for f in memory)
+        oom = any(f["id"] in rules.OOM_RULES for f in memory)
         p.line("  Yes, memory is the likely cause:" if oom else "  Memory is where to look first:")
         render_text.write_findings(p, memory, args.verbose)
         shown.update(f["id"] for f in memory)

@@ -55,6 +55,3 @@ CHECKS = [
         "interpreter exists and, with --deep, whether it really starts.",
     },
 ]
-
-# The checks whose memory findings say that the OOM killer struck, or was about to.
-OOM_CHECKS = ("deaths", "oom", "memory")

@@ -1,17 +1,24 @@
 """What the rules share: reading the facts, and the commands that fix what they find."""
 
+from __future__ import annotations
+
 import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from wizard.base import fmt
 from wizard.base.invocation import command
 from wizard.base.thresholds import IDLE_SECONDS, RECENT_OOM_SECONDS
 from wizard.diagnosis import idle
 
+if TYPE_CHECKING:
+    from wizard.base.shapes import Death, Facts, Kernel, Kill, Memory
+
 PROBLEM, WARNING, INFO = "problem", "warning", "info"
 SEVERITY_ORDER = {PROBLEM: 0, WARNING: 1, INFO: 2}
 
 
-def last_crash(facts):
+def last_crash(facts: Facts) -> Death | None:
     """The newest death the recorder saw that was not a stop on request, or None."""
     for d in facts.get("deaths") or []:
         if d.get("cause") != "shutdown":
@@ -19,28 +26,29 @@ def last_crash(facts):
     return None
 
 
-def run_outside(facts):
+def run_outside(facts: Facts) -> str:
     """The site's step 1 (eliminate Jupyter) as one command: the crashed notebook's, if known."""
     d = last_crash(facts)
     notebook = d.get("notebook") if d else None
     return command("run", quote(notebook) if notebook else "YOUR_NOTEBOOK.ipynb")
 
 
-def limit_of(facts):
-    mem = facts.get("memory") or {}
-    return mem.get("limit_bytes")
+def limit_of(facts: Facts) -> int | None:
+    mem = facts.get("memory")
+    return mem.get("limit_bytes") if mem else None
 
 
-def kernels_of(facts):
-    return (facts.get("kernels") or {}).get("kernels") or []
+def kernels_of(facts: Facts) -> list[Kernel]:
+    result = facts.get("kernels")
+    return (result.get("kernels") if result else None) or []
 
 
-def banner_cause(facts):
+def banner_cause(facts: Mapping[str, Any]) -> str | None:
     b = facts.get("banner")
     return b["row"]["cause"] if b and b.get("row") else None
 
 
-def halt_commands(kernels, idle_first=True):
+def halt_commands(kernels: Sequence[Kernel], idle_first: bool = True) -> list[str]:
     """Commands that free memory: the idle kernels, then the biggest ones by name."""
     cmds = []
     if idle_first and idle.worth_halting(kernels):
@@ -53,13 +61,13 @@ def halt_commands(kernels, idle_first=True):
     return cmds
 
 
-def quote(s):
+def quote(s: object) -> str:
     import shlex
 
     return shlex.quote(str(s))
 
 
-def kill_line(entry):
+def kill_line(entry: Kill) -> str:
     when = (
         time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(entry["time"]))
         if entry.get("time")
@@ -70,6 +78,6 @@ def kill_line(entry):
     return f"killed {entry.get('name') or '?'} (pid {entry.get('pid')}) {when}{size}{where}"
 
 
-def recent_kills(mem, now):
+def recent_kills(mem: Memory, now: float) -> list[Kill]:
     log = mem.get("oom_log") or []
-    return [e for e in log if e.get("time") and now - e["time"] <= RECENT_OOM_SECONDS]
+    return [e for e in log if (t := e.get("time")) and now - t <= RECENT_OOM_SECONDS]

@@ -1,12 +1,16 @@
 """One line per recorded kernel death, as every report words it."""
 
+from __future__ import annotations
+
 import os
 import time
+from collections.abc import Mapping
+from typing import Any
 
 from wizard.base import fmt
 
 
-def short_path(path):
+def short_path(path: str | None) -> str | None:
     """``~/x.ipynb`` for a path in the home directory; other paths as they are."""
     home = os.path.expanduser("~").rstrip("/")
     if path and home and path.startswith(home + "/"):
@@ -14,7 +18,7 @@ def short_path(path):
     return path
 
 
-def describe(d, now=None):
+def describe(d: Mapping[str, Any], now: float | None = None) -> str:
     """One line: "big.ipynb's kernel (pid 4941) died at 18:44:21 holding 1.9 GiB of a
     2.0 GiB limit; the OOM killer fired then"."""
     now = now or time.time()
@@ -47,12 +51,12 @@ def describe(d, now=None):
 STARTUP_EXIT = 30.0  # seconds: an exit this soon after the start is a failed start
 
 
-def _who(d):
+def _who(d: Mapping[str, Any]) -> str:
     nb = d.get("notebook")
     return f"{os.path.basename(nb)}'s kernel" if nb else "A kernel"
 
 
-def _holding(d):
+def _holding(d: Mapping[str, Any]) -> str:
     if d.get("rss_bytes") is None:
         return ""
     text = f" holding {fmt.size(d['rss_bytes'])}"
@@ -61,7 +65,7 @@ def _holding(d):
     return text
 
 
-def cause_line(d):
+def cause_line(d: Mapping[str, Any]) -> tuple[str, str]:
     """``(summary, label)`` of a recorded death: the notification's one line.
 
     "big.ipynb's kernel was killed by the out-of-memory killer holding 1.9 GiB of its

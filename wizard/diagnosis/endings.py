@@ -21,18 +21,23 @@ OOM kill; a stop on request explains any status that follows; an exact status
 other than SIGKILL rules an OOM kill out (the OOM killer only sends SIGKILL).
 """
 
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
 from wizard.diagnosis import signals
 
 OOM_KILL, SHUTDOWN, SIGNAL, EXIT, UNKNOWN = "oom-kill", "shutdown", "signal", "exit", "unknown"
 CAUSES = (OOM_KILL, SHUTDOWN, SIGNAL, EXIT, UNKNOWN)
 
 
-def signal_name(number):
+def signal_name(number: int | None) -> str | None:
     """``SIGSEGV`` for 11; ``signal 42`` for a number without a name; None for None."""
     return signals.signal_name(number)
 
 
-def returncode_from_wait_status(status):
+def returncode_from_wait_status(status: int | None) -> int | None:
     """A raw ``waitpid`` status (as /proc/PID/stat field 52 holds it) -> Popen returncode."""
     if status is None or status < 0:
         return None
@@ -42,7 +47,7 @@ def returncode_from_wait_status(status):
     return (status >> 8) & 0xFF
 
 
-def describe_returncode(rc):
+def describe_returncode(rc: int | None) -> tuple[str | None, int | None]:
     """``(signal name or None, exit code or None)`` of a Popen returncode."""
     if rc is None:
         return None, None
@@ -61,7 +66,7 @@ _REQUESTED = {
 }
 
 
-def classify(ev):
+def classify(ev: Mapping[str, Any]) -> tuple[str, str | None, str]:
     """``(cause, signal, detail)`` from the evidence dict (see the module doc)."""
     rc = ev.get("returncode")
     sig, code = describe_returncode(rc)
@@ -71,7 +76,7 @@ def classify(ev):
     if ev.get("oom") == "kernel-log":
         return OOM_KILL, "SIGKILL", "the kernel log names it as killed for lack of memory"
     if ev.get("requested"):
-        detail = _REQUESTED.get(ev["requested"], ev["requested"])
+        detail: str = _REQUESTED.get(ev["requested"], ev["requested"])
         if sig or code is not None:
             detail += f" ({sig or f'exit code {code}'})"
         return SHUTDOWN, sig, detail

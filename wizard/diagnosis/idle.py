@@ -6,13 +6,21 @@ kernel no server reports on has an unknown idle time, never "idle" (its age says
 nothing about whether someone waits for its result), and a busy kernel is never idle.
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
 from wizard.base import thresholds
+
+if TYPE_CHECKING:
+    from wizard.base.shapes import Kernel
 
 IDLE, BUSY, ACTIVE, UNKNOWN = "idle", "busy", "active", "unknown"
 UNKNOWN_REASON = "no Jupyter server reports its activity, so its idle time is unknown"
 
 
-def state(k, threshold=None):
+def state(k: Kernel, threshold: float | None = None) -> tuple[str, float | None]:
     """``(IDLE | BUSY | ACTIVE | UNKNOWN, seconds idle or None)`` of a kernel dict.
 
     ``k["idle_seconds"]`` is the time since a server last saw it active (the probes
@@ -27,7 +35,9 @@ def state(k, threshold=None):
     return (IDLE if secs >= threshold else ACTIVE), secs
 
 
-def worth_halting(kernels, threshold=None, min_bytes=None):
+def worth_halting(
+    kernels: Iterable[Kernel], threshold: float | None = None, min_bytes: int | None = None
+) -> list[Kernel]:
     """The kernels idle at least ``threshold`` seconds that hold ``min_bytes`` or more."""
     min_bytes = thresholds.IDLE_MIN_BYTES if min_bytes is None else min_bytes
     return [

@@ -4,6 +4,11 @@ Plain data in (the run's result and the memory probe before and after), plain da
 out (the report ``--json`` prints and the text renders).
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
 from wizard.base import exitcodes
 from wizard.base.invocation import command
 from wizard.base.thresholds import NEAR_LIMIT
@@ -17,19 +22,25 @@ ALLOC_FAILURE_TEXT = ("std::bad_alloc", "Cannot allocate memory", "out of memory
 # other notes (a GUI event loop, a GUI backend) are what a kernel would not do either.
 NO_IPYTHON_REASON = "IPython is not installed"
 
+# What wizard.engines.run_plan plans and wizard.engines.run_exec returns: plain dicts.
+Plan = Mapping[str, Any]
+RunResult = Mapping[str, Any]
 
-def ipython_missing(skipped):
+
+def ipython_missing(skipped: Iterable[Mapping[str, Any]] | None) -> list[Mapping[str, Any]]:
     """The skipped lines that IPython would have run."""
     return [s for s in skipped or () if str(s.get("reason") or "").startswith(NO_IPYTHON_REASON)]
 
 
-def runner_notes(skipped):
+def runner_notes(skipped: Sequence[Mapping[str, Any]] | None) -> list[Mapping[str, Any]]:
     """The lines run differently from a kernel only because the run has no GUI."""
     missing = ipython_missing(skipped)
     return [s for s in skipped or () if s not in missing]
 
 
-def memory_facts(plan, result, before, after):
+def memory_facts(
+    plan: Plan, result: RunResult, before: Mapping[str, Any], after: Mapping[str, Any]
+) -> dict[str, Any]:
     cg = result.get("cgroup") or {}
     limit, source = before.get("limit_bytes"), before.get("limit_source")
     set_limit = plan.get("memory_limit")
@@ -82,7 +93,7 @@ def memory_facts(plan, result, before, after):
     }
 
 
-def describe_signal(number):
+def describe_signal(number: int) -> tuple[str | None, str, dict[str, Any] | None]:
     """Name, meaning and table row of a signal number."""
     import signal
 
@@ -96,7 +107,7 @@ def describe_signal(number):
     return name, (text + "." if text else "An unusual signal."), None
 
 
-def verdict(result, mem, base):
+def verdict(result: RunResult, mem: Mapping[str, Any], base: str | None) -> dict[str, Any]:
     """The verdict: kind, one-line summary, what to do, and the docs section that fits."""
     from wizard.diagnosis import docs_map
 
@@ -198,7 +209,13 @@ def verdict(result, mem, base):
     return out
 
 
-def build_report(plan, result, before, after, base):
+def build_report(
+    plan: Plan,
+    result: RunResult,
+    before: Mapping[str, Any],
+    after: Mapping[str, Any],
+    base: str | None,
+) -> dict[str, Any]:
     from wizard import __version__
 
     mem = memory_facts(plan, result, before, after)
@@ -256,7 +273,7 @@ def build_report(plan, result, before, after, base):
     }
 
 
-def source_line(plan, n, line):
+def source_line(plan: Plan, n: int | None, line: int | None) -> str | None:
     if n is None or line is None:
         return None
     for c in plan["cells"]:

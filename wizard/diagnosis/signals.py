@@ -5,6 +5,10 @@ banner's wording), the site (the ``kernel-signals`` page renders this table,
 one anchored row per entry) and the tests.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 # Every signal name by number (Linux numbering): the one table of names. The rows
 # below give the common ones their meaning; their numbers and shell statuses come
 # from here.
@@ -38,7 +42,7 @@ SHELL_OFFSET = 128  # a shell reports death by signal N as exit status 128 + N
 #   native       - native code in a library crashed
 #   cannot-start - the kernel process could not start or exited at once
 #   stopped      - something asked the kernel to stop
-SIGNALS = [
+SIGNALS: list[dict[str, Any]] = [
     {
         "anchor": "signal-sigkill",
         "name": "SIGKILL",
@@ -111,12 +115,12 @@ BY_STATUS = {row["status"]: row for row in SIGNALS if row["status"] is not None}
 EXIT_CODE = SIGNALS[-1]
 
 
-def describe_status(status):
+def describe_status(status: int | None) -> dict[str, Any]:
     """The table row for a shell-style exit status (137 -> SIGKILL); the exit-code row otherwise."""
     return BY_STATUS.get(status, EXIT_CODE)
 
 
-def signal_name(number):
+def signal_name(number: int | None) -> str | None:
     """``SIGSEGV`` for 11; ``signal 42`` for a number without a name; None for None.
 
     This system's own numbering first (macOS numbers some signals differently), then

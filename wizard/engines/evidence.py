@@ -1,6 +1,14 @@
 """What the kernel log said about which pid, kept for a while: the recorder's memory of it."""
 
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
 from wizard.system import kernlog
+
+if TYPE_CHECKING:
+    pass
 
 
 class Evidence:
@@ -8,11 +16,11 @@ class Evidence:
 
     KEEP_SECONDS = 600
 
-    def __init__(self):
-        self.kills = {}  # pid -> {"time", "rss_bytes", "cgroup_oom"}
-        self.faults = {}  # pid -> (time, signal name)
+    def __init__(self) -> None:
+        self.kills: dict[int, dict[str, Any]] = {}  # pid -> {"time", "rss_bytes", "cgroup_oom"}
+        self.faults: dict[int, tuple[float | None, str]] = {}  # pid -> (time, signal name)
 
-    def feed(self, entries):
+    def feed(self, entries: list[tuple[float | None, str]] | None) -> None:
         """Take ``[(epoch or None, message)]`` from ``kmsg.Follower.read``."""
         if not entries:
             return
@@ -30,7 +38,7 @@ class Evidence:
             if fault:
                 self.faults[fault[0]] = (when, fault[1])
 
-    def feed_kills(self, kills):
+    def feed_kills(self, kills: Iterable[Mapping[str, Any]] | None) -> None:
         """Take kills as ``kernlog.oom_log`` / ``memory.probe`` return them."""
         for k in kills or []:
             if k.get("pid"):
@@ -39,7 +47,9 @@ class Evidence:
                     {"time": k.get("time"), "rss_bytes": k.get("rss_bytes"), "cgroup_oom": None},
                 )
 
-    def about(self, pid, since=None):
+    def about(
+        self, pid: int, since: float | None = None
+    ) -> tuple[dict[str, Any] | None, str | None]:
         """``(kill or None, fault signal or None)`` logged for ``pid`` (after ``since``)."""
         kill = self.kills.get(pid)
         if kill and since is not None and kill["time"] is not None and kill["time"] < since - 5:
@@ -49,7 +59,7 @@ class Evidence:
             fault = None
         return kill, (fault[1] if fault else None)
 
-    def prune(self, now):
+    def prune(self, now: float) -> None:
         cutoff = now - self.KEEP_SECONDS
         self.kills = {
             p: v for p, v in self.kills.items() if v["time"] is None or v["time"] >= cutoff

@@ -4,13 +4,20 @@ Plain data in, plain data out: ``select`` returns the chosen kernels with the re
 for each and the ones left running with why; ``TargetError`` is a usage error.
 """
 
+from __future__ import annotations
+
 import os
 import re
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from wizard.base import fmt
 from wizard.base.invocation import command
 from wizard.diagnosis.idle import BUSY, IDLE, UNKNOWN, UNKNOWN_REASON
 from wizard.diagnosis.idle import state as idle_state
+
+if TYPE_CHECKING:
+    from wizard.base.shapes import Kernel, Server, ServersResult
 
 MIN_ID_PREFIX = 4
 
@@ -19,11 +26,11 @@ class TargetError(Exception):
     """A target that names no kernel, or more than one: a usage error (exit 2)."""
 
 
-def my_uid():
+def my_uid() -> int | None:
     return os.geteuid() if hasattr(os, "geteuid") else None
 
 
-def server_of(k, servers_result):
+def server_of(k: Kernel, servers_result: ServersResult | None) -> Server | None:
     pid = k.get("server_pid")
     if pid is None:
         return None
@@ -37,20 +44,20 @@ def server_of(k, servers_result):
 # Which kernels a target names
 
 
-def _norm(p):
+def _norm(p: str) -> str:
     return os.path.normpath(p)
 
 
-def notebook_names(k, servers_result):
+def notebook_names(k: Kernel, servers_result: ServersResult | None) -> set[str]:
     """Every spelling of the kernel's notebook: as recorded, absolute, relative to the root."""
     server = server_of(k, servers_result)
     root = server.get("root_dir") if server else None
-    paths = [k["notebook"]] if k.get("notebook") else []
+    paths: list[Any] = [k["notebook"]] if k.get("notebook") else []
     if server:
         for sess in server.get("sessions") or []:
             if sess.get("kernel_id") == k.get("kernel_id") and sess.get("path"):
                 paths.append(sess["path"])
-    names = set()
+    names: set[str] = set()
     for p in paths:
         names.add(p)
         names.add(_norm(p))
@@ -67,7 +74,7 @@ def notebook_names(k, servers_result):
     return names
 
 
-def _relative(path, root):
+def _relative(path: str, root: str | None) -> str | None:
     try:
         rel = os.path.relpath(path, root)
     except ValueError:  # another drive (Windows)
@@ -75,7 +82,7 @@ def _relative(path, root):
     return None if rel == os.pardir or rel.startswith(os.pardir + os.sep) else rel
 
 
-def display_name(k, servers_result=None):
+def display_name(k: Kernel, servers_result: ServersResult | None = None) -> str:
     """The notebook as the user knows it: relative to its server's root, ~ for home."""
     nb = k.get("notebook")
     if nb:
@@ -89,11 +96,13 @@ def display_name(k, servers_result=None):
             return "~" + nb[len(home) :]
         return nb
     if k.get("kernel_id"):
-        return f"(no notebook) kernel {k['kernel_id'][:8]}"
+        return f"(no notebook) kernel {k['kernel_id'][:8]}"  # type: ignore[index]
     return f"(no notebook) pid {k.get('pid')}"
 
 
-def resolve(target, kernels, servers_result):
+def resolve(
+    target: str, kernels: Sequence[Kernel], servers_result: ServersResult | None
+) -> list[Kernel]:
     """The kernels ``target`` names: a pid, a kernel id or unique id prefix, a notebook.
 
     A notebook matches by its exact path (also relative to the current directory),
@@ -128,7 +137,7 @@ def resolve(target, kernels, servers_result):
             raise TargetError(_ambiguous(t, hit, "notebooks", servers_result))
     # a unique start of a kernel id; digits alone stay a pid, so a mistyped pid halts nothing
     if len(t) >= MIN_ID_PREFIX and not t.isdigit():
-        hit = [k for k in kernels if k.get("kernel_id") and k["kernel_id"].startswith(t)]
+        hit = [k for k in kernels if k.get("kernel_id") and k["kernel_id"].startswith(t)]  # type: ignore[union-attr]
         if len(hit) == 1:
             return hit
         if hit:
@@ -146,7 +155,9 @@ def resolve(target, kernels, servers_result):
     )
 
 
-def _ambiguous(t, hits, what, servers_result):
+def _ambiguous(
+    t: str, hits: Sequence[Kernel], what: str, servers_result: ServersResult | None
+) -> str:
     listed = ", ".join(
         f"{k.get('notebook') or display_name(k, servers_result)} (pid {k.get('pid')})" for k in hits
     )
@@ -156,7 +167,13 @@ def _ambiguous(t, hits, what, servers_result):
     )
 
 
-def select(kernels, servers_result, targets=(), idle=None, all_except=()):
+def select(
+    kernels: Sequence[Kernel],
+    servers_result: ServersResult | None,
+    targets: Iterable[str] = (),
+    idle: float | None = None,
+    all_except: Sequence[str] = (),
+) -> dict[str, Any]:
     """Pick the kernels to halt.
 
     ``targets`` (each resolved with ``resolve``), plus, when ``idle`` (seconds) or
@@ -167,14 +184,14 @@ def select(kernels, servers_result, targets=(), idle=None, all_except=()):
     ``{"chosen": [(kernel, reason)], "skipped": [{"pid", "notebook", "reason"}]}``
     (chosen biggest first). Raises TargetError.
     """
-    chosen = {}
+    chosen: dict[int, tuple[Kernel, str]] = {}
     for t in targets:
         for k in resolve(t, kernels, servers_result):
             chosen[k["pid"]] = (k, "named")
-    spared = set()
+    spared: set[int] = set()
     for t in all_except:
         spared.update(k["pid"] for k in resolve(t, kernels, servers_result))
-    skipped = []
+    skipped: list[dict[str, Any]] = []
     if idle is not None or all_except:
         for k in kernels:
             if k["pid"] in chosen or k["pid"] in spared:
@@ -200,7 +217,9 @@ def select(kernels, servers_result, targets=(), idle=None, all_except=()):
     return {"chosen": picked, "skipped": skipped}
 
 
-def _skip(k, servers_result, kind, reason):
+def _skip(
+    k: Kernel, servers_result: ServersResult | None, kind: str, reason: str
+) -> dict[str, Any]:
     return {
         "pid": k.get("pid"),
         "notebook": k.get("notebook"),  # as recorded, like the selected kernels' entries

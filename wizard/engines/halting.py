@@ -13,11 +13,25 @@ halt, report); the pieces (``gather``, ``select``, ``plan``, ``halt``) are for t
 command line's JSON mode and the tests.
 """
 
+from __future__ import annotations
+
 import time
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from wizard.engines.halt_select import display_name, my_uid, server_of
 from wizard.system import processes
 from wizard.system.jupyter_procs import looks_like_server, server_parent
+
+if TYPE_CHECKING:
+    from wizard.base.shapes import Kernel, Server, ServersResult
+    from wizard.system.processes import Procs
+    from wizard.system.sysroot import SysRoot
+
+# A plan's entry and a result: plain dicts (their keys are set in plan() and _result()).
+Entry = dict[str, Any]
+# {pid: (start time, rss)} of a kernel's process tree
+Tree = dict[int, tuple[float, int]]
 
 GRACE = 5.0  # seconds between SIGTERM and SIGKILL
 SERVER_WAIT = 3.0  # after a server said the kernel is shut down: time for its processes to go
@@ -33,18 +47,22 @@ _BODY_MAX = 64 * 1024
 # The plan: how each kernel will be halted, or why it cannot be
 
 
-def plan(chosen, servers_result, procs=None):
+def plan(
+    chosen: Iterable[Kernel | tuple[Kernel, str]],
+    servers_result: ServersResult | None,
+    procs: Procs | None = None,
+) -> list[Entry]:
     """One entry (a plain dict) per kernel: what will be done, or the problem that stops it.
 
     ``chosen``: kernels, or ``(kernel, reason)`` pairs as ``select`` returns them.
     """
     procs = procs or processes.processes()
     me = my_uid()
-    entries = []
+    entries: list[Entry] = []
     for item in chosen:
         k, reason = item if isinstance(item, tuple) else (item, "named")
         server = server_of(k, servers_result)
-        e = {
+        e: Entry = {
             "pid": k.get("pid"),
             "kernel_id": k.get("kernel_id"),
             "notebook": k.get("notebook"),
@@ -83,26 +101,28 @@ def plan(chosen, servers_result, procs=None):
 # Doing it
 
 
-def _same(procs, pid, start, me):
+def _same(procs: Procs, pid: int, start: float | None, me: int | None) -> bool:
     """Whether ``pid`` is still the live process that started at ``start``."""
     info = procs.info(pid)
     if info is None or info["zombie"] or info["start"] is None or start is None:
         return False
     if me is not None and info["uid"] is not None and info["uid"] != me:
         return False
-    return abs(info["start"] - start) <= START_SLACK
+    return bool(abs(info["start"] - start) <= START_SLACK)
 
 
-def _gone(procs, pid, start):
+def _gone(procs: Procs, pid: int, start: float) -> bool:
     info = procs.info(pid)
-    return (
+    return bool(
         info is None
         or info["zombie"]
         or (info["start"] is not None and abs(info["start"] - start) > START_SLACK)
     )
 
 
-def snapshot(procs, pid, started, me):
+def snapshot(
+    procs: Procs, pid: int, started: float | None, me: int | None
+) -> tuple[Tree | None, str | None]:
     """``({pid: (start, rss)}, None)`` for the kernel and its descendants, or ``(None, why)``.
 
     ``why`` is "gone" when the kernel has ended (its pid may now be another process's).
@@ -121,12 +141,12 @@ def snapshot(procs, pid, started, me):
         return None, "gone"
     if me is not None and info["uid"] is not None and info["uid"] != me:
         return None, f"it belongs to another user (uid {info['uid']})"
-    tree = {pid: (info["start"], procs.rss(pid))}
+    tree: Tree = {pid: (info["start"], procs.rss(pid))}
     tree.update(_below(procs, pid, me))
     return tree, None
 
 
-def _below(procs, pid, me):
+def _below(procs: Procs, pid: int, me: int | None) -> Tree:
     """``{pid: (start, rss)}`` of the live descendants of ``pid`` that are ours to stop.
 
     A Jupyter server started from a notebook is not the kernel's to take along,
@@ -135,7 +155,7 @@ def _below(procs, pid, me):
     below = procs.descendants(pid)
     for d in [d for d in below if looks_like_server(procs.cmdline(d) or [])]:
         below -= {d} | procs.descendants(d)
-    out = {}
+    out: Tree = {}
     for d in below:
         di = procs.info(d)
         if di is None or di["zombie"] or di["start"] is None:
@@ -146,7 +166,14 @@ def _below(procs, pid, me):
     return out
 
 
-def _result(e, halted, detail=None, error=None, freed=None, signals=()):
+def _result(
+    e: Entry,
+    halted: bool,
+    detail: str | None = None,
+    error: str | None = None,
+    freed: int | None = None,
+    signals: Sequence[str] = (),
+) -> Entry:
     return {
         "pid": e["pid"],
         "kernel_id": e["kernel_id"],
@@ -161,7 +188,7 @@ def _result(e, halted, detail=None, error=None, freed=None, signals=()):
     }
 
 
-def _wait_gone(procs, tree, deadline):
+def _wait_gone(procs: Procs, tree: Tree, deadline: float) -> list[int]:
     while True:
         left = [p for p, (start, _) in tree.items() if not _gone(procs, p, start)]
         if not left or time.monotonic() >= deadline:
@@ -169,11 +196,17 @@ def _wait_gone(procs, tree, deadline):
         time.sleep(POLL)
 
 
-def _freed(procs, tree):
+def _freed(procs: Procs, tree: Tree) -> int:
     return sum(rss for p, (start, rss) in tree.items() if _gone(procs, p, start))
 
 
-def halt(entries, servers_result, grace=GRACE, root=None, procs=None):
+def halt(
+    entries: Sequence[Entry],
+    servers_result: ServersResult | None,
+    grace: float = GRACE,
+    root: SysRoot | None = None,
+    procs: Procs | None = None,
+) -> list[Entry]:
     """Halt every entry of ``plan``; one result dict per entry, in the same order.
 
     SIGTERM goes to the kernels no server owns first, the servers are asked next,
@@ -184,8 +217,8 @@ def halt(entries, servers_result, grace=GRACE, root=None, procs=None):
     root = root or SysRoot()
     procs = procs or processes.processes()
     me = my_uid()
-    results = {}
-    termed = []  # (entry, tree)
+    results: dict[int, Entry] = {}
+    termed: list[tuple[Entry, Tree]] = []
     for e in entries:
         if e["problem"]:
             results[e["pid"]] = _result(e, False, error=e["problem"])
@@ -232,15 +265,16 @@ def halt(entries, servers_result, grace=GRACE, root=None, procs=None):
     return [results[e["pid"]] for e in entries]
 
 
-def _gone_or_not(e, why):
+def _gone_or_not(e: Entry, why: str | None) -> Entry:
     if why == "gone":
         return _result(e, True, detail="it had already ended", freed=0)
     return _result(e, False, error=why)
 
 
-def _send(procs, tree, name, me):
+def _send(procs: Procs, tree: Tree, name: str, me: int | None) -> tuple[int, str | None]:
     """Send signal ``name`` to each pid of ``tree`` still being that process: (sent, error)."""
-    sent, err = 0, None
+    sent = 0
+    err: str | None = None
     for pid, (start, _) in tree.items():
         if not _same(procs, pid, start, me):  # right before the signal: no reused pid
             continue
@@ -256,8 +290,10 @@ def _send(procs, tree, name, me):
     return sent, err
 
 
-def _via_server(e, servers_result, procs, me, root):
-    server = None
+def _via_server(
+    e: Entry, servers_result: ServersResult | None, procs: Procs, me: int | None, root: SysRoot
+) -> Entry:
+    server: Server | None = None
     for s in (servers_result or {}).get("servers") or []:
         if s.get("pid") == e["server_pid"]:
             server = s
@@ -266,8 +302,8 @@ def _via_server(e, servers_result, procs, me, root):
     where = f"the Jupyter server at {e['server_url']}" if e["server_url"] else "its server"
     if not ok:
         return _result(e, False, error=note)
-    freed = None
-    left = []
+    freed: int | None = None
+    left: list[int] = []
     if tree:
         left = _wait_gone(procs, tree, time.monotonic() + SERVER_WAIT)
         freed = _freed(procs, tree)
@@ -279,7 +315,9 @@ def _via_server(e, servers_result, procs, me, root):
     return _result(e, True, detail=detail, freed=freed)
 
 
-def shutdown_via_server(server, kernel_id, root):
+def shutdown_via_server(
+    server: Server | None, kernel_id: str | None, root: SysRoot
+) -> tuple[bool, str | None]:
     """``DELETE /api/kernels/<id>`` on ``server``: ``(done, note_or_error)``.
 
     The token comes from the server's runtime file, read now, and goes only to a
@@ -313,7 +351,7 @@ def shutdown_via_server(server, kernel_id, root):
     base = base if base.endswith("/") else base + "/"
     path = f"{base}api/kernels/{quote(kernel_id, safe='')}"
     headers = {"Authorization": f"token {token}"} if token else {}
-    errors = []
+    errors: list[str] = []
     for host, port in targets:
         where = port if host == "unix" else f"{host}:{port}"
         conn = servers.connection(host, port, bool(info.get("secure")), API_TIMEOUT)
@@ -342,7 +380,7 @@ def shutdown_via_server(server, kernel_id, root):
     return False, servers.scrub("; ".join(errors) or "the server could not be reached", secrets)
 
 
-def _message(body):
+def _message(body: bytes) -> str:
     import json
 
     try:

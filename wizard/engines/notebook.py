@@ -4,13 +4,16 @@ A notebook that cannot be used (missing, not JSON, not a notebook) raises
 ``UsageError`` with one line; the notebook is only read, never changed.
 """
 
+from __future__ import annotations
+
 import os
+from typing import Any
 
 from wizard.base.failure import UsageError
 from wizard.base.invocation import command
 
 
-def load_notebook(path):
+def load_notebook(path: str) -> dict[str, Any]:
     """The notebook's cells and metadata; UsageError with one line when it cannot be used."""
     import json
 
@@ -29,13 +32,14 @@ def load_notebook(path):
     if not data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
         raise UsageError(f"{shown}: not a notebook (a notebook is a JSON object)")
     try:
-        nb = json.loads(data)
+        nb: Any = json.loads(data)
     except UnicodeDecodeError:
         raise UsageError(f"{shown}: not a notebook (not text: a notebook is JSON)") from None
     except ValueError as exc:
         where = ""
         if hasattr(exc, "lineno"):
-            where = f" at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+            err: Any = exc  # a json.JSONDecodeError
+            where = f" at line {err.lineno}, column {err.colno}: {err.msg}"
         raise UsageError(f"{shown}: broken JSON{where}; the notebook file is damaged") from None
     if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
         if isinstance(nb, dict) and "worksheets" in nb:
@@ -52,7 +56,7 @@ def load_notebook(path):
         raise UsageError(f"{shown}: not a Jupyter notebook (no list of cells)")
     if nb.get("nbformat") != 4:
         raise UsageError(f"{shown}: nbformat {nb.get('nbformat')!r}; only nbformat 4 is read")
-    cells = []
+    cells: list[dict[str, Any]] = []
     for i, cell in enumerate(nb["cells"], 1):
         if not isinstance(cell, dict):
             raise UsageError(f"{shown}: cell {i} is not a cell object")
@@ -62,9 +66,9 @@ def load_notebook(path):
         if not isinstance(source, str):
             raise UsageError(f"{shown}: cell {i} has no readable source")
         cells.append({"n": i, "type": cell.get("cell_type"), "source": source})
-    meta = nb.get("metadata") if isinstance(nb.get("metadata"), dict) else {}
-    spec = meta.get("kernelspec") if isinstance(meta.get("kernelspec"), dict) else {}
-    info = meta.get("language_info") if isinstance(meta.get("language_info"), dict) else {}
+    meta: Any = nb.get("metadata") if isinstance(nb.get("metadata"), dict) else {}
+    spec: Any = meta.get("kernelspec") if isinstance(meta.get("kernelspec"), dict) else {}
+    info: Any = meta.get("language_info") if isinstance(meta.get("language_info"), dict) else {}
     language = spec.get("language") or info.get("name")
     return {
         "cells": cells,
@@ -73,9 +77,9 @@ def load_notebook(path):
     }
 
 
-def parse_cells(text, count):
+def parse_cells(text: str, count: int) -> set[int]:
     """'2-5', '3', '1,4-6', '4-' -> the set of cell numbers; UsageError when unreadable."""
-    chosen = set()
+    chosen: set[int] = set()
     for part in text.replace(" ", "").split(","):
         if not part:
             continue
@@ -93,6 +97,6 @@ def parse_cells(text, count):
     return chosen
 
 
-def first_line(source, limit=70):
+def first_line(source: str, limit: int = 70) -> str:
     line = next((ln.strip() for ln in source.splitlines() if ln.strip()), "")
     return line if len(line) <= limit else line[: limit - 3] + "..."

@@ -4,11 +4,23 @@ SQLite in WAL mode; a fixed retention and a size cap. The tables are
 ``wizard.system.historydb.SCHEMA``, which the readers share.
 """
 
+from __future__ import annotations
+
 import os
 import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 from wizard.diagnosis import endings as deaths
 from wizard.system.historydb import SCHEMA, SCHEMA_VERSION
+
+if TYPE_CHECKING:
+    import sqlite3
+    from types import TracebackType
+
+# A death as the recorder reports it: the evidence of wizard.diagnosis.endings plus pid,
+# kernel_id, time, notebook, ... (the columns of the deaths table); a stored row likewise.
+DeathRow = dict[str, Any]
 
 RETENTION_SECONDS = 7 * 86400
 MAX_BYTES = 64 << 20
@@ -25,14 +37,14 @@ _PLAIN = (
     "kernel_row",
     "log_signal",
 )
-_RANKS = {
+_RANKS: dict[str, dict[str, int]] = {
     "status_source": {"server": 2, "zombie": 1},
     "requested": {"shutdown": 3, "restart": 3, "server-gone": 2, "unlisted": 1},
     "oom": {"kernel-log": 2, "counter": 1},
 }
 
 
-def _db_dir_ok(path):
+def _db_dir_ok(path: str) -> None:
     d = os.path.dirname(os.path.abspath(path))
     os.makedirs(d, mode=0o700, exist_ok=True)
 
@@ -40,7 +52,13 @@ def _db_dir_ok(path):
 class Store:
     """The history database, open for writing. Every write is one transaction."""
 
-    def __init__(self, path, retention=RETENTION_SECONDS, max_bytes=MAX_BYTES, name="watch"):
+    def __init__(
+        self,
+        path: str,
+        retention: float = RETENTION_SECONDS,
+        max_bytes: int = MAX_BYTES,
+        name: str = "watch",
+    ) -> None:
         import sqlite3
 
         _db_dir_ok(path)
@@ -66,14 +84,14 @@ class Store:
             + SCHEMA
             + f"INSERT OR IGNORE INTO meta VALUES ('schema', '{SCHEMA_VERSION}'); COMMIT;"
         )
-        self._kernel_rows = {}  # (pid, started) -> kernels.id
+        self._kernel_rows: dict[tuple[int, float | None], int] = {}  # (pid, started) -> kernels.id
         self._last_prune = 0.0
         self._last_size_check = 0.0
 
-    def transaction(self):
+    def transaction(self) -> _Transaction:
         return _Transaction(self.conn)
 
-    def close(self):
+    def close(self) -> None:
         try:
             self.conn.close()
         except self.sqlite3.Error:
@@ -81,10 +99,10 @@ class Store:
 
     # -- writing -------------------------------------------------------------
 
-    def kernel_row(self, k):
+    def kernel_row(self, k: Mapping[str, Any]) -> int:
         """The kernels.id of a kernel dict (inserting it the first time). In a transaction."""
         key = (k["pid"], k.get("started"))
-        row = self._kernel_rows.get(key)
+        row: Any = self._kernel_rows.get(key)  # an int once found or inserted
         if row is None:
             found = self.conn.execute(
                 "SELECT id FROM kernels WHERE pid = ? AND started IS ? ORDER BY id DESC LIMIT 1",
@@ -107,17 +125,23 @@ class Store:
                     ),
                 ).lastrowid
             self._kernel_rows[key] = row
-        return row
+        return int(row)
 
-    def forget(self, pid, started):
+    def forget(self, pid: int, started: float | None) -> None:
         self._kernel_rows.pop((pid, started), None)
 
-    def write(self, now, kernel_samples=(), cgroup_samples=(), death_list=()):
+    def write(
+        self,
+        now: float,
+        kernel_samples: Sequence[tuple[Mapping[str, Any], int | None]] = (),
+        cgroup_samples: Sequence[Sequence[object]] = (),
+        death_list: Sequence[DeathRow] = (),
+    ) -> list[DeathRow]:
         """Store one sample: ``[(kernel dict, rss)]``, ``[(path, usage, limit, ooms)]``, deaths.
 
         Returns the deaths as stored (merged with what was there).
         """
-        stored = []
+        stored: list[DeathRow] = []
         if not (kernel_samples or cgroup_samples or death_list):
             return stored
         with self.transaction():
@@ -131,11 +155,11 @@ class Store:
                 stored.append(self._merge_death(ev if ev.get("time") else dict(ev, time=now)))
         return stored
 
-    def record_death(self, ev):
+    def record_death(self, ev: DeathRow) -> DeathRow:
         with self.transaction():
             return self._merge_death(ev)
 
-    def _merge_death(self, ev):
+    def _merge_death(self, ev: DeathRow) -> DeathRow:
         """Insert the death, or merge it into the row another report made (same pid and
         kernel id, within ten minutes). The cause is worked out again from all of it."""
         kid = ev.get("kernel_id") or ""
@@ -146,7 +170,7 @@ class Store:
             (ev["pid"], kid, t),
         )
         row = cur.fetchone()
-        old = dict(zip([d[0] for d in cur.description], row)) if row else {}
+        old: DeathRow = dict(zip([d[0] for d in cur.description], row)) if row else {}
         new = dict(old)
         new.update({"pid": ev["pid"], "kernel_id": kid})
         new["time"] = min(x for x in (old.get("time"), t) if x is not None)
@@ -158,7 +182,7 @@ class Store:
         seen = [x for x in (old.get("last_seen"), ev.get("last_seen")) if x is not None]
         new["last_seen"] = max(seen) if seen else None
         for key, rank in _RANKS.items():
-            if rank.get(ev.get(key), 0) > rank.get(old.get(key), 0):
+            if rank.get(ev.get(key) or "", 0) > rank.get(old.get(key) or "", 0):
                 new[key] = ev[key]
                 if key == "status_source":
                     new["returncode"] = ev.get("returncode")
@@ -185,13 +209,14 @@ class Store:
 
     # -- keeping it small ----------------------------------------------------
 
-    def used_bytes(self):
+    def used_bytes(self) -> int:
         pages = self.conn.execute("PRAGMA page_count").fetchone()[0]
         free = self.conn.execute("PRAGMA freelist_count").fetchone()[0]
         size = self.conn.execute("PRAGMA page_size").fetchone()[0]
-        return (pages - free) * size
+        used: int = (pages - free) * size
+        return used
 
-    def prune(self, now, force=False):
+    def prune(self, now: float, force: bool = False) -> bool:
         """Drop what is older than the retention; past the size cap, the oldest samples."""
         did = False
         if force or now - self._last_prune >= PRUNE_EVERY:
@@ -232,17 +257,22 @@ class _Transaction:
     """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on error). Not re-entrant-safe
     by design: nested uses join the outer transaction."""
 
-    def __init__(self, conn):
+    def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
         self.outer = False
 
-    def __enter__(self):
+    def __enter__(self) -> sqlite3.Connection:
         if not self.conn.in_transaction:
             self.conn.execute("BEGIN IMMEDIATE")
             self.outer = True
         return self.conn
 
-    def __exit__(self, kind, value, tb):
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> Literal[False]:
         if not self.outer:
             return False
         if kind is None:

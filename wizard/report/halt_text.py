@@ -1,11 +1,23 @@
 """The halt command's screens: the plan, what is left running and why, and the results."""
 
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
 from wizard.base import fmt
 from wizard.base.failure import line
 from wizard.report.printer import table
 
+if TYPE_CHECKING:
+    from wizard.base.shapes import Failure
+    from wizard.report.printer import Printer
 
-def idle_text(e):
+# A kernel of the plan, one left running, one result: dicts of wizard.engines.halting.
+Entry = Mapping[str, Any]
+
+
+def idle_text(e: Entry) -> str:
     if e.get("execution_state") == "busy":
         return "busy"
     if e.get("idle_seconds") is not None:
@@ -13,7 +25,7 @@ def idle_text(e):
     return "?" if e.get("server_pid") is None else "-"
 
 
-def write_plan(p, entries, title):
+def write_plan(p: Printer, entries: Sequence[Entry], title: str) -> None:
     can = [e for e in entries if not e["problem"]]
     total = sum(e.get("rss_bytes") or 0 for e in can)
     head = f"{title} {len(can)} kernel(s), holding {fmt.size(total)}"
@@ -36,7 +48,9 @@ def write_plan(p, entries, title):
             p.line(f"  {p.mark('warning')} pid {e['pid']} cannot be halted: {e['problem']}")
 
 
-def write_skipped(p, skipped, errors=(), most=4):
+def write_skipped(
+    p: Printer, skipped: Sequence[Entry], errors: Sequence[Failure] = (), most: int = 4
+) -> None:
     """What is left running and why; kernels of unknown idle time in one line."""
     unknown = [s for s in skipped if s.get("kind") == "unknown"]
     for s in skipped:
@@ -56,7 +70,7 @@ def write_skipped(p, skipped, errors=(), most=4):
         p.line(f"  {p.mark('error')} ... and {len(errors) - most} more (--json lists them all)")
 
 
-def write_results(p, results):
+def write_results(p: Printer, results: Sequence[Entry]) -> None:
     for r in results:
         if r["halted"]:
             freed = "" if r["freed_bytes"] is None else f", {fmt.size(r['freed_bytes'])} freed"
@@ -66,7 +80,7 @@ def write_results(p, results):
     p.line(closing_line(results))
 
 
-def closing_line(results):
+def closing_line(results: Sequence[Entry]) -> str:
     done = [r for r in results if r["halted"]]
     freed = sum(r["freed_bytes"] or 0 for r in done)
     text = f"Halted {len(done)} of {len(results)} kernel(s); {fmt.size(freed)} freed."

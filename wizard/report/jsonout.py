@@ -3,15 +3,21 @@
 Bump SCHEMA when a field changes meaning or goes away; adding fields keeps it.
 """
 
+from __future__ import annotations
+
 import json
 import time
+from typing import IO, TYPE_CHECKING
 
 from wizard import __version__
+
+if TYPE_CHECKING:
+    from wizard.base.shapes import Facts, Finding, Report
 
 SCHEMA = "kernel-wizard/2"  # 2: errors are {"check", "message"} objects
 
 
-def report(facts, findings, docs_base, exit_code):
+def report(facts: Facts, findings: list[Finding], docs_base: str | None, exit_code: int) -> Report:
     mem = facts.get("memory") or {}
     servers = facts.get("servers") or {}
     problems = sum(1 for f in findings if f["severity"] == "problem")
@@ -40,10 +46,17 @@ def report(facts, findings, docs_base, exit_code):
         "recorder": facts.get("recorder"),
         "findings": [{k: v for k, v in f.items() if k != "cause"} for f in findings],
         "errors": facts.get("errors") or [],
+        "versions": facts.get("versions"),
         "summary": {"problems": problems, "warnings": warnings, "exit_code": exit_code},
     }
 
 
-def write(stream, facts, findings, docs_base, exit_code):
+def write(
+    stream: IO[str],
+    facts: Facts,
+    findings: list[Finding],
+    docs_base: str | None,
+    exit_code: int,
+) -> None:
     json.dump(report(facts, findings, docs_base, exit_code), stream, indent=2, sort_keys=False)
     stream.write("\n")

@@ -1,37 +1,49 @@
 """``wizard run`` on a terminal: the cells' output as it comes, then the report."""
 
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
 from wizard.base import exitcodes
 from wizard.base.thresholds import HIGH_USE, NEAR_LIMIT
 from wizard.diagnosis import run_verdict
 from wizard.engines.notebook import first_line
 from wizard.engines.run_exec import ADDRESS_SPACE
 
+if TYPE_CHECKING:
+    from wizard.diagnosis.run_verdict import Plan
+    from wizard.report.printer import Printer
+
+# The report of wizard run (run_verdict.build_report)
+RunReport = Mapping[str, Any]
+
 
 class LiveSink:
     """Prints the cells' output as it comes, and one progress line per cell."""
 
-    def __init__(self, printer, plan):
+    def __init__(self, printer: Printer, plan: Plan) -> None:
         self.p = printer
         self.plan = plan
         self.sources = {c["n"]: c["source"] for c in plan["cells"]}
         self.order = {c["n"]: i for i, c in enumerate(plan["cells"], 1)}
         self.at_line_start = True
 
-    def output(self, text):
+    def output(self, text: str) -> None:
         if not text:  # a character split across reads: nothing to show yet
             return
         self.p.out.write(text)
         self.p.out.flush()
         self.at_line_start = text.endswith("\n")
 
-    def _line(self, text):
+    def _line(self, text: str) -> None:
         if not self.at_line_start:
             self.p.out.write("\n")
         self.p.line(text)
         self.p.out.flush()
         self.at_line_start = True
 
-    def event(self, ev):
+    def event(self, ev: Mapping[str, Any]) -> None:
         kind = ev.get("ev")
         if kind == "start":
             n = ev["cell"]
@@ -46,7 +58,7 @@ class LiveSink:
             )
 
 
-def write_text(p, r, plan):
+def write_text(p: Printer, r: RunReport, plan: Plan) -> None:
     from wizard.base import fmt
 
     p.line()
@@ -149,7 +161,7 @@ def write_text(p, r, plan):
         p.line(f"  The signal: {v['signal_url']}")
 
 
-def ending(r):
+def ending(r: RunReport) -> str:
     outcome, cell = r["outcome"], r["cell"]
     where = f" in cell {cell}" if cell is not None else ""
     if outcome == "finished":
@@ -171,13 +183,13 @@ def ending(r):
     return f"the interpreter did not start the code ({r['start_error']})"
 
 
-def stack_lines(r, plan):
+def stack_lines(r: RunReport, plan: Plan) -> list[str]:
     """faulthandler's stack, the runner's own frames left out, cells named."""
     frames = r["native_stack"] or []
     if r["outcome"] not in ("signal", "timeout", "interrupted") or not frames:
         return []
     sources = {c["n"]: c["source"].splitlines() for c in plan["cells"]}
-    out = []
+    out: list[str] = []
     for f in frames:
         if f["file"].endswith("run_child.py"):
             continue

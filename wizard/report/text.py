@@ -3,6 +3,11 @@
 Presentation only: the facts come from the probes, the verdict from the rules.
 """
 
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable
+
 from wizard.base import fmt
 from wizard.base.failure import line
 from wizard.base.invocation import command
@@ -13,10 +18,14 @@ from wizard.diagnosis.rules_kernels import spec_problem
 from wizard.report.printer import MARKS_UNICODE, Printer, table
 from wizard.report.sparkline import sparkline
 
+if TYPE_CHECKING:
+    from wizard.base.shapes import Death, Facts, Failure, Finding
+    from wizard.report.context import Context
+
 MAX_KERNELS_SHOWN = 8
 
 
-def check_status(check_id, findings, facts):
+def check_status(check_id: str, findings: Sequence[Finding], facts: Facts) -> str:
     sev = [f["severity"] for f in findings if f["check"] == check_id]
     for s in ("problem", "warning", "info"):
         if s in sev:
@@ -26,27 +35,28 @@ def check_status(check_id, findings, facts):
     return "ok"
 
 
-def _failed_checks(facts):
+def _failed_checks(facts: Facts) -> set[str]:
     return {e["check"] for e in facts.get("errors") or []}
 
 
 # -- one summary line per check ----------------------------------------------
 
 
-def summary_banner(facts):
+def summary_banner(facts: Facts) -> str:
     b = facts.get("banner")
     if facts.get("intentional"):
         return "you stopped or restarted the kernel yourself"
     if not b:
         return "not given (use --banner TEXT)"
     if b["kind"] == "signal":
-        return f"{b['signal']}: {b['row']['meaning'].split('.')[0].lower()}"
+        row: Any = b["row"]
+        return f"{b['signal']}: {row['meaning'].split('.')[0].lower()}"
     if b["kind"] == "exit":
         return f"exit code {b['code']}: the kernel ended by itself"
     return "the kernel died; the message names no cause"
 
 
-def summary_memory(facts):
+def summary_memory(facts: Facts) -> str:
     m = facts.get("memory") or {}
     used, limit = m.get("used_bytes"), m.get("limit_bytes")
     if limit is None:
@@ -65,12 +75,12 @@ def summary_memory(facts):
     if m.get("high_bytes") is not None:
         text += f"; memory.high {fmt.size(m['high_bytes'])} (throttles, never kills)"
     for kc in m.get("kernel_cgroups") or []:
-        limit = fmt.size(kc["limit_bytes"]) if kc.get("limit_bytes") else "no limit"
-        text += f"; kernels' cgroup {kc['path']}: {fmt.size(kc.get('usage_bytes'))} of {limit}"
+        kc_limit = fmt.size(kc["limit_bytes"]) if kc.get("limit_bytes") else "no limit"
+        text += f"; kernels' cgroup {kc['path']}: {fmt.size(kc.get('usage_bytes'))} of {kc_limit}"
     return text
 
 
-def summary_oom(facts):
+def summary_oom(facts: Facts) -> str:
     m = facts.get("memory") or {}
     n = m.get("oom_kills")
     where = "in this cgroup"
@@ -89,14 +99,14 @@ def summary_oom(facts):
     return text
 
 
-def summary_processes(facts):
+def summary_processes(facts: Facts) -> str:
     p = (facts.get("memory") or {}).get("pids")
     if not p or p.get("max") is None:
         return "no pids limit here" if p is not None or facts.get("memory") else "not checked"
     return f"{p.get('current')} of {p['max']} processes allowed"
 
 
-def summary_kernels(facts):
+def summary_kernels(facts: Facts) -> str:
     ks = (facts.get("kernels") or {}).get("kernels") or []
     if not ks:
         return "no kernel running"
@@ -104,11 +114,11 @@ def summary_kernels(facts):
     return f"{len(ks)} running, {fmt.size(held)} in all"
 
 
-def summary_servers(facts):
+def summary_servers(facts: Facts) -> str:
     s = facts.get("servers") or {}
     servers = s.get("servers") or []
     alive = [x for x in servers if x.get("alive")]
-    fb = s.get("fallback") or {}
+    fb: Mapping[str, Any] = s.get("fallback") or {}
     parts = []
     if alive:
         up = sum(1 for x in alive if x.get("reachable") and not x.get("error"))
@@ -132,7 +142,7 @@ def summary_servers(facts):
     return "; ".join(parts)
 
 
-def summary_kernelspecs(facts):
+def summary_kernelspecs(facts: Facts) -> str:
     specs = (facts.get("kernelspecs") or {}).get("kernelspecs") or []
     if not specs:
         return "none found"
@@ -145,7 +155,7 @@ def summary_kernelspecs(facts):
     return text + (", all start" if deep else ", interpreters found")
 
 
-def _lead_death(facts):
+def _lead_death(facts: Facts) -> Death | None:
     """The death the verdict leads with: the newest crash, else the newest stop."""
     from wizard.diagnosis.common import last_crash
 
@@ -153,7 +163,7 @@ def _lead_death(facts):
     return last_crash(facts) or (deaths[0] if deaths else None)
 
 
-def death_lines(p, facts):
+def death_lines(p: Printer, facts: Facts) -> Iterator[str]:
     """The memory of the last recorded death as a sparkline, under its check line."""
 
     d = _lead_death(facts)
@@ -172,18 +182,19 @@ CAUSE_WORDS = {
 }
 
 
-def cause_counts(counts):
+def cause_counts(counts: Mapping[str, int]) -> str:
     """``{cause: n}`` as words, the most frequent first: "3 killed by a signal, 1 shut down"."""
     order = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
     return ", ".join(f"{n} {CAUSE_WORDS.get(cause, cause)}" for cause, n in order)
 
 
-def summary_deaths(facts):
+def summary_deaths(facts: Facts) -> str:
 
     deaths = facts.get("deaths") or []
-    rec = facts.get("recorder") or {}
+    rec: Mapping[str, Any] = facts.get("recorder") or {}
     if deaths:
         d = _lead_death(facts)
+        assert d is not None  # there are deaths
         counts = facts.get("death_counts") or {}
         if not counts:
             for x in deaths:
@@ -195,7 +206,7 @@ def summary_deaths(facts):
     return f"none recorded; start the recorder before the next crash: {command('watch')}"
 
 
-SUMMARIES = {
+SUMMARIES: dict[str, Callable[[Facts], str]] = {
     "banner": summary_banner,
     "deaths": summary_deaths,
     "memory": summary_memory,
@@ -207,12 +218,14 @@ SUMMARIES = {
 }
 
 
-def kernel_rows(facts, limit_bytes, now):
-    rows = []
+def kernel_rows(facts: Facts, limit_bytes: int | None, now: float) -> list[list[str]]:
+    rows: list[list[str]] = []
     for k in (facts.get("kernels") or {}).get("kernels") or []:
-        own = (k.get("cgroup") or {}).get("limit_bytes")  # the kernel's own cgroup's limit
+        cg = k.get("cgroup")
+        own = cg.get("limit_bytes") if cg else None  # the kernel's own cgroup's limit
         share = fmt.percent(k.get("rss_bytes"), own if own is not None else limit_bytes)
-        age = fmt.duration(now - k["started"]) if k.get("started") else "?"
+        started = k.get("started")
+        age = fmt.duration(now - started) if started else "?"
         state = k.get("execution_state") or ""
         if k.get("idle_seconds") is not None and state != "busy":
             state = f"idle {fmt.duration(k['idle_seconds'])}"
@@ -230,7 +243,7 @@ def kernel_rows(facts, limit_bytes, now):
     return rows
 
 
-def write(ctx, facts, findings, verbose=False):
+def write(ctx: Context, facts: Facts, findings: Sequence[Finding], verbose: bool = False) -> None:
     from wizard import __version__
 
     p = Printer(ctx)
@@ -242,11 +255,29 @@ def write(ctx, facts, findings, verbose=False):
         p.line(p.bold("What to do"))
         write_findings(p, findings, verbose)
     write_errors(p, facts)
+    if verbose and facts.get("versions"):
+        p.line()
+        p.line("Versions (for a bug report): " + versions_line(facts["versions"]))
     p.line()
     p.line(closing_line(findings, facts.get("errors") or ()))
 
 
-def write_checks(p, facts, findings, verbose, only=None):
+def versions_line(versions: Mapping[str, str | None]) -> str:
+    """``wizard 0.1.0, CPython 3.11.7, Linux 6.1 x86_64, jupyter_server 2.14.2, ...``."""
+    shown = [f"wizard {versions.get('wizard')}", versions.get("python"), versions.get("platform")]
+    for name, value in versions.items():
+        if name not in ("wizard", "python", "platform", "executable"):
+            shown.append(f"{name} {value or 'not installed'}")
+    return ", ".join(s for s in shown if s)
+
+
+def write_checks(
+    p: Printer,
+    facts: Facts,
+    findings: Sequence[Finding],
+    verbose: bool,
+    only: Collection[str] | None = None,
+) -> None:
     now = facts.get("now") or 0
     mem = facts.get("memory") or {}
     for check in checks.CHECKS:
@@ -273,7 +304,7 @@ def write_checks(p, facts, findings, verbose, only=None):
                 p.line("      " + line)
 
 
-def write_findings(p, findings, verbose, start=1):
+def write_findings(p: Printer, findings: Sequence[Finding], verbose: bool, start: int = 1) -> None:
     for n, f in enumerate(findings, start):
         p.line(f"  {n}. {p.mark(f['severity'])} {f['message']}")
         p.line(f"     {f['hint']}")
@@ -290,7 +321,7 @@ def write_findings(p, findings, verbose, start=1):
         p.line(f"     ({f['id']})")
 
 
-def write_errors(p, facts):
+def write_errors(p: Printer, facts: Facts) -> None:
     errors = facts.get("errors") or []
     if errors:
         p.line()
@@ -299,7 +330,7 @@ def write_errors(p, facts):
             p.line(f"  {p.mark('error')} {line(e)}")
 
 
-def closing_line(findings, errors=()):
+def closing_line(findings: Sequence[Finding], errors: Sequence[Failure] = ()) -> str:
     problems = sum(1 for f in findings if f["severity"] == "problem")
     warnings = sum(1 for f in findings if f["severity"] == "warning")
     if not problems and not warnings:
@@ -313,7 +344,7 @@ def closing_line(findings, errors=()):
     return text
 
 
-def _details(check_id, facts):
+def _details(check_id: str, facts: Facts) -> Iterator[str]:
     mem = facts.get("memory") or {}
     if check_id == "memory":
         cg = mem.get("cgroup") or {}

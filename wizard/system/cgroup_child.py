@@ -9,34 +9,44 @@ writable memory controller, a fixture tree), ``make`` raises OSError or ValueErr
 with the reason, and the caller says it.
 """
 
+from __future__ import annotations
+
 import errno
 import os
 import time
+from typing import TYPE_CHECKING, Any
 
 from wizard.system.cgroups import View
 
+if TYPE_CHECKING:
+    from wizard.system.sysroot import SysRoot
 
-def _read(path):
+# A child cgroup of ours: {"version", "path", "limit_bytes", "note"}.
+Child = dict[str, Any]
+
+
+def _read(path: str) -> str:
     with open(path) as f:
         return f.read()
 
 
-def write(path, text):
+def write(path: str, text: str) -> None:
     with open(path, "w") as f:
         f.write(text)
 
 
-def own_memory_cgroup(root):
+def own_memory_cgroup(root: SysRoot) -> tuple[int, str]:
     """(version, directory) of this process's memory cgroup; raises ValueError if none."""
     view = View(root)
     v2, v1, _ = view.membership()
     version, levels = view.memory_levels(v2, v1)
     if not levels:
         raise ValueError("no memory cgroup mounted")
-    return version, levels[0][0]
+    found: tuple[int, str] = (version, levels[0][0])
+    return found
 
 
-def make(root, name, limit_bytes):
+def make(root: SysRoot, name: str, limit_bytes: int | None) -> Child:
     """A new memory cgroup under our own, limited when asked. Raises OSError/ValueError."""
     if not root.real:
         raise ValueError("the system root is a fixture tree")
@@ -71,14 +81,14 @@ def make(root, name, limit_bytes):
 LEAF = "wizard-leaf"  # where a v2 cgroup's own processes go so its children get controllers
 
 
-def _has_memory(d):
+def _has_memory(d: str) -> bool:
     try:
         return "memory" in _read(os.path.join(d, "cgroup.subtree_control")).split()
     except OSError:
         return False
 
 
-def enable_memory(base):
+def enable_memory(base: str) -> str | None:
     """Turn on the memory controller for ``base``'s children (v2); a note, or None.
 
     cgroup v2 allows no process in a cgroup that enables controllers for its
@@ -108,7 +118,7 @@ def enable_memory(base):
                 f"controller, and process {pid} there is not ours to move into a leaf",
             )
     os.makedirs(leaf, exist_ok=True)
-    moved = []
+    moved: list[str] = []
     try:
         for pid in pids:
             try:
@@ -134,7 +144,7 @@ def enable_memory(base):
     )
 
 
-def systemd_route(limit):
+def systemd_route(limit: int | str) -> str:
     """Where systemd runs: how to get a real cgroup limit instead (one clause), else ""."""
     import shutil
 
@@ -146,9 +156,10 @@ def systemd_route(limit):
     )
 
 
-def stats(cg):
+def stats(cg: Child) -> dict[str, int | None]:
     """Peak usage, OOM kills and failures of a child cgroup (None where unreadable)."""
-    path, out = cg["path"], {"peak_bytes": None, "oom_kills": None, "failcnt": None}
+    path = cg["path"]
+    out: dict[str, int | None] = {"peak_bytes": None, "oom_kills": None, "failcnt": None}
     names = (
         {"peak_bytes": "memory.max_usage_in_bytes", "failcnt": "memory.failcnt"}
         if cg["version"] == 1
@@ -172,19 +183,19 @@ def stats(cg):
     return out
 
 
-def pids_in(cg):
+def pids_in(cg: Child) -> list[int]:
     try:
         return [int(x) for x in _read(os.path.join(cg["path"], "cgroup.procs")).split()]
     except (OSError, ValueError):
         return []
 
 
-def enter(cg):
+def enter(cg: Child) -> None:
     """Move this process into the cgroup (a child calls it between fork and exec)."""
     write(os.path.join(cg["path"], "cgroup.procs"), str(os.getpid()))
 
 
-def remove(cg, errors):
+def remove(cg: Child, errors: list[str]) -> bool:
     """Kill what is left in the cgroup and remove it."""
     import signal
 

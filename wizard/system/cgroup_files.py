@@ -6,12 +6,27 @@ each ancestor up to its mount's root) and walks them the same way for every user
 usage and counters are those of the limiting cgroup.
 """
 
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
 from wizard.system.cgroups import UNLIMITED, V1_FILES, V2_FILES, count, field, garbage, keyed, read
 
+if TYPE_CHECKING:
+    from wizard.system.sysroot import SysRoot
 
-def walk_limit(root, levels, name, errors):
+# What cgroups.locate returns: (directory, the cgroup's path as /proc shows it), the
+# cgroup first, then each ancestor up to its mount's root.
+Levels = Sequence[tuple[str, str]]
+
+
+def walk_limit(
+    root: SysRoot, levels: Levels, name: str, errors: list[str]
+) -> tuple[int | None, int | None]:
     """Index of the level with the smallest ``name`` limit and that limit, or (None, None)."""
-    best = best_at = None
+    best: int | None = None
+    best_at: int | None = None
     for i, (d, _) in enumerate(levels):
         path = d + "/" + name
         v = count(read(root, path, errors), path, errors, limit=True)
@@ -20,7 +35,9 @@ def walk_limit(root, levels, name, errors):
     return best_at, best
 
 
-def read_memory(root, version, levels, errors):
+def read_memory(
+    root: SysRoot, version: int, levels: Levels, errors: list[str]
+) -> dict[str, Any] | None:
     """The memory facts of a cgroup: a dict, or None when it has no memory controller.
 
     Keys: version, path, limit_path, limit_bytes, usage_bytes, peak_bytes, failcnt,
@@ -34,7 +51,7 @@ def read_memory(root, version, levels, errors):
     at, limit = walk_limit(root, levels, names["limit"], errors)
     limit_label = levels[at][1] if at is not None else own_label
     own_stat_path = own_dir + "/memory.stat"
-    own_stat = {}
+    own_stat: dict[str, str] = {}
     if version == 1:
         own_stat = keyed(read(root, own_stat_path, errors))
         hier = field(own_stat, "hierarchical_memory_limit", own_stat_path, errors)
@@ -43,14 +60,15 @@ def read_memory(root, version, levels, errors):
             limit, at, limit_label = hier, 0, own_label + " (inherited)"
     d = levels[at][0] if at is not None else own_dir
 
-    def number(name):
+    def number(name: str) -> int | None:
         path = d + "/" + name
-        return count(read(root, path, errors), path, errors)
+        n: int | None = count(read(root, path, errors), path, errors)
+        return n
 
     if limit is None and not root.exists(d + "/" + names["usage"]):
         return None
     usage = number(names["usage"])
-    cg = {
+    cg: dict[str, Any] = {
         "version": version,
         "path": own_label,
         "limit_path": limit_label,
@@ -128,19 +146,21 @@ def read_memory(root, version, levels, errors):
     return cg
 
 
-def working_set(cg):
+def working_set(cg: Mapping[str, Any]) -> int | None:
     """Usage less inactive file cache (what Docker and Kubernetes call used), or None."""
-    usage = cg.get("usage_bytes")
+    usage: int | None = cg.get("usage_bytes")
     if usage is not None and cg.get("inactive") is not None:
-        return max(usage - cg["inactive"], 0)
+        inactive: int = cg["inactive"]
+        return max(usage - inactive, 0)
     return usage
 
 
-def read_pressure(text, path, errors):
+def read_pressure(text: str | None, path: str, errors: list[str]) -> dict[str, float | None] | None:
     """``{"some_avg10", "some_avg60", "full_avg10", "full_avg60"}`` from a PSI file."""
     if text is None:
         return None
-    out = {"some_avg10": None, "some_avg60": None, "full_avg10": None, "full_avg60": None}
+    out: dict[str, Any] = {"some_avg10": None, "some_avg60": None, "full_avg10": None}
+    out["full_avg60"] = None
     bad = None
     for line in text.split("\n"):
         words = line.split()
@@ -166,7 +186,7 @@ def read_pressure(text, path, errors):
     return None if out["some_avg10"] is None and out["some_avg60"] is None else out
 
 
-def read_pids(root, levels, errors):
+def read_pids(root: SysRoot, levels: Levels, errors: list[str]) -> dict[str, Any] | None:
     """``{"max", "current", "events_max", "path"}`` of the limiting pids cgroup, or None.
 
     ``events_max`` sums ``pids.events`` ``max`` from the own cgroup up to the limiting
@@ -188,7 +208,7 @@ def read_pids(root, levels, errors):
     return {"max": limit, "current": current, "events_max": refused, "path": label}
 
 
-def read_high(root, levels, errors):
+def read_high(root: SysRoot, levels: Levels, errors: list[str]) -> dict[str, Any] | None:
     """memory.high (v2): ``{"high_bytes", "high_path", "high_events"}`` or None.
 
     The smallest ``memory.high`` up the tree is the throttling limit: above it the
@@ -208,10 +228,12 @@ def read_high(root, levels, errors):
     }
 
 
-def read_oom_group(root, levels, upto, errors):
+def read_oom_group(
+    root: SysRoot, levels: Levels, upto: int, errors: list[str]
+) -> tuple[bool | None, int | None]:
     """``(memory.oom.group set anywhere from the cgroup up to level ``upto``,
     ``oom_group_kill`` of the limiting cgroup's memory.events)`` (v2), None when unknown."""
-    group = None
+    group: bool | None = None
     for i in range(min(upto, len(levels) - 1) + 1):
         path = levels[i][0] + "/memory.oom.group"
         v = count(read(root, path, errors), path, errors)

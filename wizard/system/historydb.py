@@ -5,11 +5,20 @@ with a read-only connection, and ``sqlite3`` is imported only when the database
 exists, so the main report pays nothing without a recorder.
 """
 
+from __future__ import annotations
+
 import os
 import sys
 import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from wizard.base.thresholds import DEATH_WINDOW
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    from wizard.base.shapes import Death
 
 DB_NAME = "history.sqlite3"
 APP_DIR = "kernel-wizard"
@@ -73,7 +82,7 @@ CREATE INDEX IF NOT EXISTS deaths_time ON deaths (time);
 """
 
 
-def default_db_path(environ=None):
+def default_db_path(environ: Mapping[str, str] | None = None) -> str:
     """``$WIZARD_DB``, else the user's data dir: ``$XDG_DATA_HOME/kernel-wizard/...``."""
     env = os.environ if environ is None else environ
     if env.get("WIZARD_DB"):
@@ -88,7 +97,7 @@ def default_db_path(environ=None):
     return os.path.join(base, APP_DIR, DB_NAME)
 
 
-def connect_ro(db_path):
+def connect_ro(db_path: str) -> sqlite3.Connection | None:
     """A read-only connection, or None when there is no database (sqlite3 not imported)."""
     if not os.path.isfile(db_path):
         return None
@@ -100,13 +109,13 @@ def connect_ro(db_path):
     return conn
 
 
-def _rows(conn, sql, args=()):
+def _rows(conn: sqlite3.Connection, sql: str, args: Sequence[object] = ()) -> list[dict[str, Any]]:
     cur = conn.execute(sql, args)
     names = [d[0] for d in cur.description]
     return [dict(zip(names, r)) for r in cur.fetchall()]
 
 
-def _downsample(values, n):
+def _downsample(values: Sequence[int], n: int) -> list[int]:
     """At most ``n`` values: the maximum of each of ``n`` equal runs (peaks survive)."""
     if len(values) <= n:
         return list(values)
@@ -120,7 +129,7 @@ def _downsample(values, n):
     return out
 
 
-def _death_dict(conn, d):
+def _death_dict(conn: sqlite3.Connection, d: dict[str, Any]) -> Death:
     samples = []
     if d.get("kernel_row") is None:
         found = conn.execute(
@@ -161,14 +170,19 @@ def _death_dict(conn, d):
     }
 
 
-def read_deaths(conn, since):
+def read_deaths(conn: sqlite3.Connection, since: float) -> list[Death]:
     return [
         _death_dict(conn, d)
         for d in _rows(conn, "SELECT * FROM deaths WHERE time >= ? ORDER BY time DESC", (since,))
     ]
 
 
-def recent_deaths(db_path=None, since_seconds=24 * 3600, limit=20, errors=None):
+def recent_deaths(
+    db_path: str | None = None,
+    since_seconds: float = 24 * 3600,
+    limit: int = 20,
+    errors: list[str] | None = None,
+) -> list[Death]:
     """Kernel deaths recorded in the last ``since_seconds``, newest first.
 
     Each is ``{time, pid, notebook, kernel_id, kernel_name, cause, signal, exit_code,
@@ -192,7 +206,9 @@ def recent_deaths(db_path=None, since_seconds=24 * 3600, limit=20, errors=None):
         return []
 
 
-def notebook_series(conn, since, points=48):
+def notebook_series(
+    conn: sqlite3.Connection, since: float, points: int = 48
+) -> list[dict[str, Any]]:
     """Memory over time per notebook: ``[{notebook, kernels, peak_bytes, last_bytes,
     last_time, deaths, samples}]``, the notebook that held the most first."""
     rows = conn.execute(
@@ -200,13 +216,14 @@ def notebook_series(conn, since, points=48):
         "FROM samples s JOIN kernels k ON k.id = s.kernel WHERE s.time >= ? ORDER BY s.time",
         (since,),
     ).fetchall()
-    by_nb = {}
+    by_nb: dict[str, dict[str, Any]] = {}
     for nb, t, rss, kid in rows:
         e = by_nb.setdefault(nb, {"times": [], "values": [], "kernels": set()})
         e["times"].append(t)
         e["values"].append(rss or 0)
         e["kernels"].add(kid)
-    died, causes = {}, {}
+    died: dict[str, int] = {}
+    causes: dict[str, dict[str, int]] = {}
     for nb, t, cause, rss in conn.execute(
         "SELECT coalesce(notebook, nullif(kernel_id, ''), 'pid ' || pid), time, cause, "
         "rss_bytes FROM deaths WHERE time >= ? ORDER BY time",
@@ -219,7 +236,7 @@ def notebook_series(conn, since, points=48):
         if rss is not None:  # the last size known before each death is part of the peak
             e["times"].append(t)
             e["values"].append(rss)
-    out = []
+    out: list[dict[str, Any]] = []
     for nb, e in by_nb.items():
         order = sorted(range(len(e["times"])), key=e["times"].__getitem__)
         e["times"] = [e["times"][i] for i in order]
@@ -243,7 +260,9 @@ def notebook_series(conn, since, points=48):
     return out
 
 
-def death_counts(db_path=None, since_seconds=24 * 3600, errors=None):
+def death_counts(
+    db_path: str | None = None, since_seconds: float = 24 * 3600, errors: list[str] | None = None
+) -> dict[str, int]:
     """``{cause: number}`` of the deaths recorded in the last ``since_seconds``: all of
     them, not a page of them. {} without a database; never raises."""
     try:
@@ -266,23 +285,24 @@ def death_counts(db_path=None, since_seconds=24 * 3600, errors=None):
         return {}
 
 
-def _bucketed(times, values, start, end, points):
+def _bucketed(
+    times: Sequence[float], values: Sequence[int], start: float, end: float, points: int
+) -> list[int]:
     """``points`` values over [start, end]: each bucket's maximum, None where no sample."""
     span = max(end - start, 1e-9)
-    out = [None] * points
+    out: list[int | None] = [None] * points
     for t, v in zip(times, values):
         i = min(int((t - start) / span * points), points - 1)
-        if i >= 0 and (out[i] is None or v > out[i]):
+        if i >= 0 and ((old := out[i]) is None or v > old):
             out[i] = v
     # the first bucket with data onwards; gaps keep the value before them
     first = next((i for i, v in enumerate(out) if v is not None), None)
     if first is None:
         return []
-    out = out[first:]
-    last = out[0]
-    for i, v in enumerate(out):
-        if v is None:
-            out[i] = last
-        else:
-            last = v
-    return out
+    filled: list[int] = []
+    last = 0  # set by the first bucket, which has data
+    for bucket in out[first:]:
+        if bucket is not None:
+            last = bucket
+        filled.append(last)
+    return filled

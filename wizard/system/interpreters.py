@@ -7,19 +7,25 @@ server's own Python, which is best guessed as the one of the environment the spe
 is installed in (``PREFIX/share/jupyter/kernels/NAME``), else this one.
 """
 
+from __future__ import annotations
+
 import os
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from wizard.system.sysroot import SysRoot
 
 PYTHON_NAMES = ("python", "python3")
 
 
-def is_python_name(exe):
+def is_python_name(exe: str) -> bool:
     if exe in PYTHON_NAMES:
         return True
     return exe.startswith("python3.") and exe[8:].isdigit()
 
 
-def env_python(root, spec_dir):
+def env_python(root: SysRoot, spec_dir: str) -> str:
     """The Python of the environment a spec is installed in, else this Python."""
     parts = os.path.normpath(spec_dir).split(os.sep)
     if len(parts) > 4 and parts[-4:-1] == ["share", "jupyter", "kernels"]:
@@ -31,7 +37,7 @@ def env_python(root, spec_dir):
     return sys.executable
 
 
-def resolve(root, argv0, spec_dir):
+def resolve(root: SysRoot, argv0: str, spec_dir: str) -> tuple[str | None, str | None]:
     """``(path, problem)`` of a spec's ``argv[0]``: problem is None when it can start."""
     import shutil
 
@@ -57,7 +63,7 @@ def resolve(root, argv0, spec_dir):
     return None, f"interpreter {exe} not found on PATH"
 
 
-def kernelspec_dirs():
+def kernelspec_dirs() -> list[str]:
     """Every directory that may hold kernelspecs, in Jupyter's order."""
     from wizard.system import jupyter_paths
 
@@ -67,7 +73,7 @@ def kernelspec_dirs():
     ]
 
 
-def kernelspec_python(root, name):
+def kernelspec_python(root: SysRoot, name: str) -> tuple[str | None, str]:
     """``(path, why)`` of the interpreter the kernelspec ``name`` starts; (None, why) if none."""
     import json
 

@@ -5,23 +5,25 @@ the wizard may run in a Python that has no Jupyter at all. The paths returned ar
 system paths; probes read them through ``SysRoot``.
 """
 
+from __future__ import annotations
+
 import os
 import sys
 
 _FALSE = ("no", "n", "false", "off", "0", "0.0")
 
 
-def _envset(name, default=False):
+def _envset(name: str, default: bool = False) -> bool:
     if name not in os.environ:
         return default
     return os.environ[name].lower() not in _FALSE
 
 
-def _home():
+def _home() -> str:
     return os.path.realpath(os.path.expanduser("~"))
 
 
-def _appname():
+def _appname() -> str:
     # jupyter_core capitalises only on Windows and on macOS outside Homebrew.
     if sys.platform == "win32" or (
         sys.platform == "darwin" and not sys.prefix.startswith("/opt/homebrew")
@@ -30,14 +32,14 @@ def _appname():
     return "jupyter"
 
 
-def config_dir():
+def config_dir() -> str:
     env = os.environ
     if env.get("JUPYTER_CONFIG_DIR"):
         return env["JUPYTER_CONFIG_DIR"]
     return os.path.join(_home(), ".jupyter")
 
 
-def data_dir():
+def data_dir() -> str:
     """The user's Jupyter data dir (``jupyter --data-dir``)."""
     env = os.environ
     if env.get("JUPYTER_DATA_DIR"):
@@ -56,7 +58,7 @@ def data_dir():
     return os.path.join(xdg, "jupyter")
 
 
-def _platformdirs_user_data():
+def _platformdirs_user_data() -> str:
     # What platformdirs.user_data_dir(APPNAME, appauthor=False) gives.
     home = _home()
     if sys.platform == "darwin":
@@ -68,14 +70,14 @@ def _platformdirs_user_data():
     return os.path.join(xdg, _appname())
 
 
-def runtime_dir():
+def runtime_dir() -> str:
     """Where servers write ``jpserver-*.json`` and kernels' connection files live."""
     if os.environ.get("JUPYTER_RUNTIME_DIR"):
         return os.environ["JUPYTER_RUNTIME_DIR"]
     return os.path.join(data_dir(), "runtime")
 
 
-def system_dirs():
+def system_dirs() -> list[str]:
     if _envset("JUPYTER_PLATFORM_DIRS"):
         if os.name == "nt" and not _envset("JUPYTER_USE_PROGRAMDATA"):
             return [os.path.join(sys.prefix, "share", "jupyter")]
@@ -92,7 +94,7 @@ def system_dirs():
     return ["/usr/local/share/jupyter", "/usr/share/jupyter"]
 
 
-def _do_i_own(path):
+def _do_i_own(path: str) -> bool:
     p = os.path.realpath(path)
     while not os.path.exists(p) and os.path.dirname(p) != p:
         p = os.path.dirname(p)
@@ -104,7 +106,7 @@ def _do_i_own(path):
     return os.access(p, os.W_OK)
 
 
-def prefer_env():
+def prefer_env() -> bool:
     """Whether this Python's environment dirs come before the user's (jupyter_core 5)."""
     if "JUPYTER_PREFER_ENV_PATH" in os.environ:
         return _envset("JUPYTER_PREFER_ENV_PATH")
@@ -119,9 +121,9 @@ def prefer_env():
     )
 
 
-def jupyter_path(*subdirs):
+def jupyter_path(*subdirs: str) -> list[str]:
     """Data dirs in search order: JUPYTER_PATH, user/env (order as jupyter_core), system."""
-    paths = []
+    paths: list[str] = []
     if os.environ.get("JUPYTER_PATH"):
         paths.extend(p.rstrip(os.sep) for p in os.environ["JUPYTER_PATH"].split(os.pathsep) if p)
     user = [data_dir()]
@@ -148,7 +150,7 @@ def jupyter_path(*subdirs):
     return paths
 
 
-def ipython_dir():
+def ipython_dir() -> str:
     """IPython's profile dir: jupyter_client also searches its ``kernels``."""
     d = os.environ.get("IPYTHONDIR")
     if d:

@@ -7,6 +7,14 @@ spared when kernels are halted and whether a kernel's parent will restart it.
 names: anything that is not plainly another program keeps the file alive.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from wizard.system.processes import Procs
+
 SERVER_MODULES = ("jupyter_server", "notebook", "jupyterlab", "nbclassic", "voila")
 SERVER_EXES = (
     "jupyter-server",
@@ -21,14 +29,14 @@ SERVER_SUBCOMMANDS = ("server", "lab", "notebook", "nbclassic")
 _LOOSE_WORDS = ("jupyter", "python", "notebook", "voila")
 
 
-def _base(arg):
+def _base(arg: str) -> str:
     base = arg.replace("\\", "/").rsplit("/", 1)[-1].lower()
     for suffix in (".exe", "-script.py"):
         base = base.removesuffix(suffix)
     return base
 
 
-def looks_like_server(argv):
+def looks_like_server(argv: Sequence[str] | None) -> bool:
     """Whether a command line is a Jupyter server's (jupyter server/lab/notebook...)."""
     argv = argv or []
     n = len(argv)
@@ -43,13 +51,13 @@ def looks_like_server(argv):
     return False
 
 
-def may_be_server(argv):
+def may_be_server(argv: Sequence[str] | None) -> bool:
     """Whether the process a server's runtime file names can still be that server."""
     text = " ".join(argv or []).lower()
     return any(w in text for w in _LOOSE_WORDS)
 
 
-def server_parent(procs, pid):
+def server_parent(procs: Procs, pid: int | None) -> int | None:
     """The pid of the Jupyter server process that is ``pid``'s parent, else None.
 
     ``procs`` is a ``wizard.system.processes`` view (``info`` and ``cmdline``).

@@ -6,13 +6,32 @@
 these pids get signals.
 """
 
+from __future__ import annotations
+
 import os
 import sys
+from typing import TYPE_CHECKING, Any
 
 from wizard.system import procfs
 
+if TYPE_CHECKING:
+    from typing import Protocol
 
-def processes():
+    class Procs(Protocol):
+        """What every view answers."""
+
+        def info(self, pid: int) -> ProcInfo | None: ...
+        def rss(self, pid: int) -> int: ...
+        def descendants(self, pid: int) -> set[int]: ...
+        def cmdline(self, pid: int) -> list[str] | None: ...
+        def signal(self, pid: int, name: str) -> None: ...
+
+
+# {"start": epoch or None, "uid", "zombie": bool, "ppid"}
+ProcInfo = dict[str, Any]
+
+
+def processes() -> ProcProcesses | PsutilProcesses | Unknown:
     if sys.platform.startswith("linux") and os.path.isdir("/proc/self"):
         return ProcProcesses()
     try:
@@ -24,19 +43,19 @@ def processes():
 class Unknown:
     """No /proc and no psutil: nothing can be checked, so nothing is signalled."""
 
-    def info(self, pid):
+    def info(self, pid: int) -> ProcInfo | None:
         return {"start": None, "uid": None, "zombie": False, "ppid": None}
 
-    def rss(self, pid):
+    def rss(self, pid: int) -> int:
         return 0
 
-    def descendants(self, pid):
+    def descendants(self, pid: int) -> set[int]:
         return set()
 
-    def cmdline(self, pid):
+    def cmdline(self, pid: int) -> list[str] | None:
         return None
 
-    def signal(self, pid, name):
+    def signal(self, pid: int, name: str) -> None:
         raise PermissionError(pid)
 
 
@@ -45,14 +64,14 @@ class ProcProcesses:
 
     proc = "/proc"
 
-    def __init__(self):
+    def __init__(self) -> None:
         from wizard.system.sysroot import SysRoot
 
         self.btime = procfs.boot_time(SysRoot("/"))
         self.clk = procfs.clock_ticks()
         self.page = procfs.page_size()
 
-    def info(self, pid):
+    def info(self, pid: int) -> ProcInfo | None:
         """``{"start", "uid", "zombie", "ppid"}``, or None when there is no such process."""
         try:
             st = os.stat(f"{self.proc}/{pid}")
@@ -68,28 +87,28 @@ class ProcProcesses:
             "ppid": stat.ppid,
         }
 
-    def rss(self, pid):
+    def rss(self, pid: int) -> int:
         return procfs.statm_rss(self.proc, pid, self.page) or 0
 
-    def descendants(self, pid):
+    def descendants(self, pid: int) -> set[int]:
         return procfs.ProcTree(self.proc).descendants(pid)
 
-    def cmdline(self, pid):
+    def cmdline(self, pid: int) -> list[str] | None:
         return procfs.read_cmdline(self.proc, pid)
 
-    def signal(self, pid, name):
+    def signal(self, pid: int, name: str) -> None:
         import signal
 
         os.kill(pid, getattr(signal, name))
 
 
 class PsutilProcesses:
-    def __init__(self):
+    def __init__(self) -> None:
         import psutil
 
         self.psutil = psutil
 
-    def info(self, pid):
+    def info(self, pid: int) -> ProcInfo | None:
         ps = self.psutil
         try:
             p = ps.Process(pid)
@@ -108,25 +127,25 @@ class PsutilProcesses:
         except ps.Error:
             return None
 
-    def rss(self, pid):
+    def rss(self, pid: int) -> int:
         try:
             return self.psutil.Process(pid).memory_info().rss
         except self.psutil.Error:
             return 0
 
-    def descendants(self, pid):
+    def descendants(self, pid: int) -> set[int]:
         try:
             return {c.pid for c in self.psutil.Process(pid).children(recursive=True)}
         except self.psutil.Error:
             return set()
 
-    def cmdline(self, pid):
+    def cmdline(self, pid: int) -> list[str] | None:
         try:
             return self.psutil.Process(pid).cmdline()
         except self.psutil.Error:
             return None
 
-    def signal(self, pid, name):
+    def signal(self, pid: int, name: str) -> None:
         ps = self.psutil
         try:
             p = ps.Process(pid)

@@ -5,7 +5,17 @@ costs a fraction of what psutil does. ``proc`` arguments are the /proc directory
 itself (``root.path("/proc")``), so fixture trees work.
 """
 
+from __future__ import annotations
+
 import os
+from typing import TYPE_CHECKING, Union
+
+if TYPE_CHECKING:
+    from collections.abc import Collection
+
+    from wizard.system.sysroot import SysRoot
+
+Pid = Union[int, str]
 
 CMDLINE_MAX = 64 * 1024  # the kernel's own cap on what /proc/PID/cmdline shows
 MEMINFO = "/proc/meminfo"
@@ -15,7 +25,7 @@ SELF_CGROUP = "/proc/self/cgroup"
 REAL = "/proc"  # the live system's, for processes this wizard started itself
 
 
-def split_cmdline(data):
+def split_cmdline(data: bytes) -> list[str]:
     argv = [a.decode("utf-8", "replace") for a in data.rstrip(b"\0").split(b"\0")]
     if len(argv) == 1 and " " in argv[0]:
         # setproctitle-style: the process rewrote its command line as one string
@@ -23,7 +33,7 @@ def split_cmdline(data):
     return argv
 
 
-def read(path, limit):
+def read(path: str, limit: int) -> bytes:
     fd = os.open(path, os.O_RDONLY)
     try:
         return os.read(fd, limit)
@@ -31,7 +41,7 @@ def read(path, limit):
         os.close(fd)
 
 
-def statm_rss(proc, pid, page):
+def statm_rss(proc: str, pid: Pid, page: int) -> int | None:
     try:
         return int(read(f"{proc}/{pid}/statm", 512).split()[1]) * page
     except (OSError, IndexError, ValueError):
@@ -48,20 +58,22 @@ class Stat:
 
     __slots__ = ("exit_code", "pgrp", "ppid", "start_ticks", "state")
 
-    def __init__(self, state, ppid, pgrp, start_ticks, exit_code):
+    def __init__(
+        self, state: str, ppid: int, pgrp: int, start_ticks: int, exit_code: int | None
+    ) -> None:
         self.state, self.ppid, self.pgrp = state, ppid, pgrp
         self.start_ticks, self.exit_code = start_ticks, exit_code
 
     @property
-    def zombie(self):
+    def zombie(self) -> bool:
         return self.state in ("Z", "X")
 
-    def started(self, btime, clk):
+    def started(self, btime: float | None, clk: int) -> float | None:
         """Start time in epoch seconds, or None when the boot time is unknown."""
         return None if btime is None else btime + self.start_ticks / clk
 
 
-def parse_stat(text):
+def parse_stat(text: str) -> Stat | None:
     """A ``Stat`` of the text of ``/proc/PID/stat``, or None when it is not one."""
     # the fields after "pid (comm) ": comm may hold spaces and parentheses
     f = text[text.rfind(")") + 2 :].split()
@@ -72,7 +84,7 @@ def parse_stat(text):
         return None
 
 
-def read_stat(proc, pid):
+def read_stat(proc: str, pid: Pid) -> Stat | None:
     """``parse_stat`` of ``PROC/PID/stat``; None when the process is gone or unreadable."""
     try:
         return parse_stat(read(f"{proc}/{pid}/stat", 4096).decode("ascii", "replace"))
@@ -80,7 +92,7 @@ def read_stat(proc, pid):
         return None
 
 
-def boot_time(root):
+def boot_time(root: SysRoot) -> int | None:
     """Boot time in epoch seconds from ``/proc/stat`` ``btime``, or None."""
     try:
         text = root.read_text("/proc/stat")
@@ -96,15 +108,15 @@ def boot_time(root):
     return None
 
 
-def clock_ticks():
+def clock_ticks() -> int:
     return os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
-def page_size():
+def page_size() -> int:
     return os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
-def read_cmdline(proc, pid):
+def read_cmdline(proc: str, pid: Pid) -> list[str] | None:
     """argv of a process, or None when it is gone, unreadable or a kernel thread."""
     try:
         data = read(f"{proc}/{pid}/cmdline", CMDLINE_MAX)
@@ -116,19 +128,20 @@ def read_cmdline(proc, pid):
 class ProcTree:
     """Children of a pid: /proc/PID/task/TID/children, else a ppid map of /proc/*/stat."""
 
-    def __init__(self, proc):
+    def __init__(self, proc: str) -> None:
         self.proc = proc
-        self.by_parent = None  # built only when children files are missing
+        # built only when children files are missing
+        self.by_parent: dict[int, list[int]] | None = None
 
-    def children(self, pid):
+    def children(self, pid: int) -> list[int]:
         if self.by_parent is None:
             kids = self._from_children_files(pid)
             if kids is not None:
                 return kids
             self._build_map()
-        return self.by_parent.get(pid, [])
+        return (self.by_parent or {}).get(pid, [])
 
-    def _from_children_files(self, pid):
+    def _from_children_files(self, pid: int) -> list[int] | None:
         """Children listed in task/*/children; None when the system has no such files."""
         base = f"{self.proc}/{pid}/task"
         try:
@@ -137,7 +150,7 @@ class ProcTree:
             return None if os.path.isdir(f"{self.proc}/{pid}") else []
         except OSError:
             return []
-        kids = []
+        kids: list[int] = []
         for tid in tids:
             try:
                 data = read(f"{base}/{tid}/children", 1 << 16)
@@ -150,8 +163,9 @@ class ProcTree:
             kids.extend(int(x) for x in data.split() if x.isdigit())
         return kids
 
-    def _build_map(self):
-        self.by_parent = {}
+    def _build_map(self) -> None:
+        by_parent: dict[int, list[int]] = {}
+        self.by_parent = by_parent
         try:
             names = os.listdir(self.proc)
         except OSError:
@@ -161,11 +175,11 @@ class ProcTree:
                 continue
             st = read_stat(self.proc, name)
             if st is not None:
-                self.by_parent.setdefault(st.ppid, []).append(int(name))
+                by_parent.setdefault(st.ppid, []).append(int(name))
 
-    def descendants(self, pid, skip=()):
+    def descendants(self, pid: int, skip: Collection[int] = ()) -> set[int]:
         """Every process below ``pid``, leaving out ``skip`` pids and what is below them."""
-        out = set()
+        out: set[int] = set()
         todo = [pid]
         while todo:
             for c in self.children(todo.pop()):
@@ -176,26 +190,26 @@ class ProcTree:
         return out
 
 
-def proc_dir(root):
+def proc_dir(root: SysRoot) -> str:
     """The /proc directory under a ``SysRoot``."""
     return root.path("/proc")
 
 
-def has_proc(root):
+def has_proc(root: SysRoot) -> bool:
     """Whether this system (or fixture tree) has a /proc to read."""
     return os.path.isdir(root.path("/proc"))
 
 
-def exists(proc, pid):
+def exists(proc: str, pid: Pid) -> bool:
     return os.path.isdir(f"{proc}/{pid}")
 
 
-def list_pids(proc):
+def list_pids(proc: str) -> list[str]:
     """The numeric entries of /proc, as strings. Raises OSError."""
     return [n for n in os.listdir(proc) if n.isdigit()]
 
 
-def read_cmdline_raw(proc, pid, limit=CMDLINE_MAX):
+def read_cmdline_raw(proc: str, pid: Pid, limit: int = CMDLINE_MAX) -> bytes:
     """The raw bytes of /proc/PID/cmdline (short ones in one read). Raises OSError."""
     fd = os.open(f"{proc}/{pid}/cmdline", os.O_RDONLY)
     try:
@@ -207,27 +221,27 @@ def read_cmdline_raw(proc, pid, limit=CMDLINE_MAX):
     return data
 
 
-def owner(proc, pid):
+def owner(proc: str, pid: Pid) -> int:
     """The uid that owns a process. Raises OSError."""
     return os.stat(f"{proc}/{pid}").st_uid
 
 
-def read_environ(proc, pid, limit):
+def read_environ(proc: str, pid: Pid, limit: int) -> bytes:
     """The raw bytes of /proc/PID/environ. Raises OSError (PermissionError when not ours)."""
     return read(f"{proc}/{pid}/environ", limit)
 
 
-def cwd(proc, pid):
+def cwd(proc: str, pid: Pid) -> str:
     """A process's working directory. Raises OSError."""
     return os.readlink(f"{proc}/{pid}/cwd")
 
 
-def meminfo(root, limit=64 << 10):
+def meminfo(root: SysRoot, limit: int = 64 << 10) -> str:
     """The text of /proc/meminfo. Raises OSError."""
     return root.read_text(MEMINFO, limit)
 
 
-def host_total(root):
+def host_total(root: SysRoot) -> int | None:
     """MemTotal in bytes, or None."""
     try:
         for line in meminfo(root, 8192).split("\n"):
@@ -238,6 +252,6 @@ def host_total(root):
     return None
 
 
-def has_children_files(proc):
+def has_children_files(proc: str) -> bool:
     """Whether the kernel lists each task's children (CONFIG_PROC_CHILDREN)."""
     return os.path.exists(f"{proc}/self/task/{os.getpid()}/children")

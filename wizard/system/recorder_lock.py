@@ -5,19 +5,25 @@ killed recorder never blocks the next one); the file names the holder's pid, sta
 time and since when, which ``recorder_status`` reads without touching the lock.
 """
 
+from __future__ import annotations
+
 import os
 import time
+from typing import TYPE_CHECKING
 
 from wizard.base.invocation import command
 from wizard.system import procfs
 from wizard.system.historydb import default_db_path
 
+if TYPE_CHECKING:
+    from wizard.base.shapes import RecorderStatus
 
-def lock_path(db_path):
+
+def lock_path(db_path: str) -> str:
     return db_path + ".lock"
 
 
-def recorder_status(db_path=None):
+def recorder_status(db_path: str | None = None) -> RecorderStatus:
     """``{"running": bool, "pid", "since", "where"}`` from the recorder's lock file.
 
     Read only: the lock itself is not touched, so a recorder starting meanwhile is
@@ -25,13 +31,13 @@ def recorder_status(db_path=None):
     process that wrote it (same start time).
     """
     db_path = db_path or default_db_path()
-    out = {"running": False, "pid": None, "since": None, "where": None}
+    out: RecorderStatus = {"running": False, "pid": None, "since": None, "where": None}
     try:
         with open(lock_path(db_path), encoding="utf-8", errors="replace") as f:
             text = f.read(4096)
     except OSError:
         return out
-    info = {}
+    info: dict[str, str] = {}
     for line in text.splitlines():
         key, _, value = line.partition("=")
         info[key.strip()] = value.strip()
@@ -40,12 +46,12 @@ def recorder_status(db_path=None):
         since = float(info.get("since", ""))
     except ValueError:
         return out
-    out.update(pid=pid, since=since, where=info.get("where") or None)
+    out.update({"pid": pid, "since": since, "where": info.get("where") or None})
     out["running"] = _same_process(pid, info.get("start"))
     return out
 
 
-def _same_process(pid, start):
+def _same_process(pid: int, start: str | None) -> bool:
     if not os.path.isdir("/proc/self"):
         return _exists(pid)
     stat = procfs.read_stat("/proc", pid)
@@ -56,7 +62,7 @@ def _same_process(pid, start):
     return start is None or str(stat.start_ticks) == start
 
 
-def _exists(pid):
+def _exists(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -73,12 +79,12 @@ class Busy(Exception):
 class Lock:
     """An exclusive, non-blocking flock on ``<db>.lock`` naming its holder."""
 
-    def __init__(self, db_path, where=None):
+    def __init__(self, db_path: str, where: str | None = None) -> None:
         self.path = db_path + ".lock"
         self.where = where or command("watch")
-        self.fd = None
+        self.fd: int | None = None
 
-    def acquire(self):
+    def acquire(self) -> Lock:
         """Take the lock or raise Busy. The file then says who holds it, and since when.
         OSError when it cannot be taken (no flock on this system: Windows)."""
         try:
@@ -106,7 +112,7 @@ class Lock:
         self.fd = fd
         return self
 
-    def release(self):
+    def release(self) -> None:
         if self.fd is not None:
             try:
                 os.ftruncate(self.fd, 0)

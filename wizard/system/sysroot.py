@@ -5,6 +5,8 @@
 they are absolute system paths. The default is ``/``, the real system.
 """
 
+from __future__ import annotations
+
 import os
 
 # Cap on what one read returns: probe files are small, and a garbage file that is
@@ -13,28 +15,28 @@ MAX_READ = 1 << 20
 
 
 class SysRoot:
-    def __init__(self, root=None):
+    def __init__(self, root: str | None = None) -> None:
         root = root if root is not None else os.environ.get("WIZARD_SYSROOT", "/")
         self.root = os.path.abspath(root)
         self.real = self.root == "/"
 
-    def path(self, p):
+    def path(self, p: str) -> str:
         """The real path of system path ``p`` under this root."""
         if self.real or not os.path.isabs(p):
             return p
         return os.path.join(self.root, p.lstrip("/"))
 
-    def read_bytes(self, p, limit=MAX_READ):
+    def read_bytes(self, p: str, limit: int = MAX_READ) -> bytes:
         """Up to ``limit`` bytes of ``p``. Raises OSError as ``open`` does."""
         with open(self.path(p), "rb") as f:
             return f.read(limit)
 
-    def read_text(self, p, limit=MAX_READ):
+    def read_text(self, p: str, limit: int = MAX_READ) -> str:
         """``p`` decoded as UTF-8, undecodable bytes replaced. Raises OSError."""
         return self.read_bytes(p, limit).decode("utf-8", "replace")
 
-    def listdir(self, p):
+    def listdir(self, p: str) -> list[str]:
         return os.listdir(self.path(p))
 
-    def exists(self, p):
+    def exists(self, p: str) -> bool:
         return os.path.exists(self.path(p))

@@ -13,10 +13,18 @@ under a short timeout, where this user may read it) and the xattr on given cgrou
 directories. Nothing here raises: what cannot be read becomes a status line.
 """
 
+from __future__ import annotations
+
 import os
 import re
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from wizard.system import procfs
+
+if TYPE_CHECKING:
+    from wizard.base.shapes import Kill
+    from wizard.system.sysroot import SysRoot
 
 DAEMONS = ("systemd-oomd", "earlyoom")
 JOURNAL_TIMEOUT = 2.0
@@ -27,11 +35,11 @@ _OOMD = re.compile(r"Killed (/\S*) due to (.+)$")
 _EARLY = re.compile(r'sending (SIG[A-Z]+) to process (\d+) uid (\d+) "([^"]*)"')
 
 
-def parse_journal(lines):
+def parse_journal(lines: Iterable[str]) -> list[Kill]:
     """Kills from journal lines ``"<epoch seconds> <identifier>[pid]: <message>"``
     (``journalctl -o short-unix``): ``[{"killer", "time", "signal", "cgroup", "pid",
     "uid", "name", "reason"}]``, oldest first; unknown fields are None."""
-    out = []
+    out: list[Kill] = []
     for line in lines:
         head, sep, msg = line.partition(": ")
         if not sep:
@@ -41,7 +49,7 @@ def parse_journal(lines):
             when = float(words[0]) if words else None
         except ValueError:
             when = None
-        kill = {"time": when, "signal": None, "cgroup": None, "pid": None, "uid": None}
+        kill: Kill = {"time": when, "signal": None, "cgroup": None, "pid": None, "uid": None}
         kill |= {"name": None, "reason": None}
         if m := _OOMD.search(msg):
             if "oomd" not in head:
@@ -57,7 +65,7 @@ def parse_journal(lines):
     return out
 
 
-def read_journal(timeout=JOURNAL_TIMEOUT):
+def read_journal(timeout: float = JOURNAL_TIMEOUT) -> tuple[list[str] | None, str | None]:
     """``(lines, None)`` of the daemons' journal for the last day, or ``(None, reason)``."""
     import subprocess
 
@@ -84,16 +92,16 @@ def read_journal(timeout=JOURNAL_TIMEOUT):
     return done.stdout[-(1 << 20) :].decode("utf-8", "replace").splitlines(), None
 
 
-def is_daemon(argv0):
+def is_daemon(argv0: str | None) -> str | None:
     """The daemon of ``DAEMONS`` a command line's program is, or None."""
     base = (argv0 or "").rsplit("/", 1)[-1]
     return base if base in DAEMONS else None
 
 
-def running(root):
+def running(root: SysRoot) -> list[str]:
     """The daemons among ``DAEMONS`` with a process this system shows."""
     proc = procfs.proc_dir(root)
-    found = set()
+    found: set[str] = set()
     try:
         pids = procfs.list_pids(proc)
     except OSError:
@@ -108,9 +116,9 @@ def running(root):
     return sorted(found)
 
 
-def oomd_xattrs(root, dirs):
+def oomd_xattrs(root: SysRoot, dirs: Iterable[str]) -> dict[str, int]:
     """``{directory: kills}`` of the ``user.oomd_kill`` xattr on each cgroup directory."""
-    out = {}
+    out: dict[str, int] = {}
     for d in dirs:
         try:
             raw = os.getxattr(root.path(d), XATTR)
@@ -125,7 +133,9 @@ def oomd_xattrs(root, dirs):
 FIXTURE_JOURNAL = "/var/log/wizard-fixture-journal"  # a fixture tree's journal stand-in
 
 
-def probe(root, cgroup_dirs=(), daemons=None):
+def probe(
+    root: SysRoot, cgroup_dirs: Iterable[str] = (), daemons: Iterable[str] | None = None
+) -> dict[str, Any]:
     """``{"running", "kills", "xattr_kills", "journal_status"}``.
 
     ``daemons``: the ones a caller's own scan of /proc found running (the kernels probe
