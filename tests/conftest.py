@@ -8,12 +8,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "docs" / "_ext"))
 
 # The Python-version runs (tox -e py39 ... py313) install no Sphinx: its fixtures only when present.
-try:
-    import sphinx.testing.fixtures  # noqa: F401
-except ImportError:
-    pytest_plugins = ()
-else:
-    pytest_plugins = ("sphinx.testing.fixtures",)
+import importlib.util  # noqa: E402
+
+pytest_plugins = ("sphinx.testing.fixtures",) if importlib.util.find_spec("sphinx") else ()
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
