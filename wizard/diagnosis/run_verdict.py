@@ -163,9 +163,18 @@ def verdict(result, mem, base):
     elif outcome == "exit":
         code = result.get("exit_status")
         kind, label = "exit", "kernel-terminated-eliminate-jupyter"
-        summary = f"The code ended the process itself{where} with exit status {code} "
-        summary += "(sys.exit, os._exit, or a library calling exit)."
-        todo = "In Jupyter the same call ends the kernel; remove it or guard it."
+        if result.get("system_exit"):
+            summary = f"The code raised SystemExit{where} (sys.exit or raise SystemExit) with "
+            summary += f"exit status {code}: outside Jupyter that ends the script."
+            todo = (
+                "In Jupyter the kernel lives on: the cell shows SystemExit as an error and the "
+                "cells after it do not run. Remove the call or guard it; only os._exit() ends "
+                "the kernel itself."
+            )
+        else:
+            summary = f"The code ended the process itself{where} with exit status {code} "
+            summary += "(os._exit, or a library calling exit)."
+            todo = "In Jupyter the same call ends the kernel; remove it or guard it."
     elif outcome == "timeout":
         kind, label = "timeout", "kernel-terminated-eliminate-jupyter"
         summary = f"Still running{where} at the time limit: stopped."

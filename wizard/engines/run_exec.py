@@ -72,6 +72,7 @@ def execute(plan, sink, root=None):
         "line": None,
         "exception": None,
         "exit_status": None,
+        "system_exit": False,
         "signal_number": None,
         "fault": None,
         "cells": [],
@@ -377,6 +378,7 @@ def _outcome(result, seen, running):
     elif ev is not None and ev.get("ev") == "exit":
         result["outcome"] = "exit"
         result["cell"] = ev.get("cell")
+        result["system_exit"] = True  # sys.exit()/raise SystemExit, not os._exit()
     elif seen["finished"] and result["exit_status"] == 0:
         result["outcome"] = "finished"
     elif not seen["hello"]:
