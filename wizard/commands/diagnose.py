@@ -11,6 +11,20 @@ from wizard.commands.base import findings_exit_code, new_parser, parse
 from wizard.commands.registry import available_commands
 
 NAME = ""
+
+
+def docs_url(text):
+    """``--docs-url`` checked (argparse ``type``): a bad one is a usage error, exit 2."""
+    import argparse
+
+    from wizard.diagnosis.docs_map import checked_base
+
+    try:
+        return checked_base(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
+
+
 EXIT_CODES = {
     exitcodes.OK: "nothing wrong was found",
     exitcodes.PROBLEM: "a problem was found (a problem or a warning in the verdict)",
@@ -57,6 +71,7 @@ def build_parser():
     parser.add_argument(
         "--docs-url",
         metavar="BASE",
+        type=docs_url,
         help="base URL of the troubleshooting site (default: $WIZARD_DOCS_URL or the published "
         "site); a local build works too: file:///path/to/html/",
     )

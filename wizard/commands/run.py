@@ -17,6 +17,7 @@ import os
 from wizard.base import exitcodes
 from wizard.base.failure import UsageError
 from wizard.commands.base import new_parser, parse
+from wizard.commands.diagnose import docs_url
 from wizard.report.printer import Printer
 
 NAME = "run"
@@ -71,6 +72,7 @@ def build_parser():
     parser.add_argument(
         "--docs-url",
         metavar="BASE",
+        type=docs_url,
         help="base URL of the troubleshooting site (default: $WIZARD_DOCS_URL or the "
         "published site)",
     )
