@@ -7,24 +7,10 @@ On a terminal it walks through the site's questions (``wizard.commands.walk``).
 
 from wizard.base import exitcodes
 from wizard.base.invocation import command
-from wizard.commands.base import findings_exit_code, new_parser, parse
+from wizard.commands.base import docs_url, findings_exit_code, new_parser, parse
 from wizard.commands.registry import available_commands
 
 NAME = ""
-
-
-def docs_url(text):
-    """``--docs-url`` checked (argparse ``type``): a bad one is a usage error, exit 2."""
-    import argparse
-
-    from wizard.diagnosis.docs_map import checked_base
-
-    try:
-        return checked_base(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
-
-
 EXIT_CODES = {
     exitcodes.OK: "nothing wrong was found",
     exitcodes.PROBLEM: "a problem was found (a problem or a warning in the verdict)",

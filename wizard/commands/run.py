@@ -16,8 +16,7 @@ import os
 
 from wizard.base import exitcodes
 from wizard.base.failure import UsageError
-from wizard.commands.base import new_parser, parse
-from wizard.commands.diagnose import docs_url
+from wizard.commands.base import docs_url, new_parser, parse
 from wizard.report.printer import Printer
 
 NAME = "run"
