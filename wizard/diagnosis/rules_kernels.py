@@ -55,8 +55,13 @@ def kernelspec_broken(facts):
         "hint": "A kernel that cannot start dies at once: reinstall it, or remove the broken spec.",
         "commands": [
             "jupyter kernelspec list",
-            # the spec's own interpreter, where it has one: that is where ipykernel belongs
-            f"{quote(first.get('argv0_path') or 'python3')} -m pip install ipykernel",
+            # each spec's own interpreter that lacks ipykernel: that is where it belongs (never
+            # a bare python3, which installs into another Python)
+            *dict.fromkeys(
+                f"{quote(s['argv0_path'])} -m pip install ipykernel"
+                for s in bad
+                if s.get("argv0_path") and "ipykernel" in spec_problem(s)
+            ),
             f"jupyter kernelspec remove -y {quote(first['name'])}",
         ],
         "evidence": [f"{s['name']}: {spec_problem(s)}" for s in bad],
