@@ -72,6 +72,17 @@ def server_unreachable(facts):
     servers = (facts.get("servers") or {}).get("servers") or []
     bad = [s for s in servers if s.get("alive") and s.get("reachable") is False]
     refused = [s for s in servers if s.get("alive") and s.get("reachable") and s.get("error")]
+    locked = [s for s in refused if s.get("needs_password")]
+    if not bad and locked:  # a password-only server: healthy, but closed to the wizard
+        return {
+            "severity": WARNING,
+            "message": f"A Jupyter server (pid {locked[0]['pid']}) needs a password, which the "
+            "wizard does not have (the server has no token): its kernels' notebooks are not "
+            "listed here.",
+            "hint": "Shut a kernel down from that server's own page in the browser (Running, or "
+            "Kernel > Shut Down Kernel), or halt it by its pid as listed above; to let the "
+            "wizard see its notebooks, start the server with a token.",
+        }
     if not bad and refused:  # it answers, but not with what was asked: not a healthy server
         return {
             "severity": WARNING,
