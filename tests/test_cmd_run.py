@@ -538,3 +538,33 @@ def test_a_fifo_as_the_notebook_is_one_line_not_a_hang(tmp_path):
     ]
     code, _, err = wizard(tmp_path, "/dev/null", timeout=30)
     assert code == 2 and "/dev/null: a character device, not a notebook file" in err
+
+
+INPUT_CELL = "name = input('your name? ')\nprint('hello', name)"
+
+
+def test_input_without_a_terminal_says_the_notebook_asks_for_input(tmp_path):
+    nb = notebook(tmp_path / "asks.ipynb", INPUT_CELL)
+    code, out, _ = wizard(tmp_path, nb, nb=nb)
+    assert code == 1
+    assert "The notebook asks for input (input()) in cell 1" in out
+    assert "Run it from a terminal to type the answer there" in out
+    assert "the notebook fails outside Jupyter too" not in out
+
+
+def test_input_on_a_terminal_is_passed_through(tmp_path):
+    from test_tty import Terminal
+
+    nb = notebook(tmp_path / "asks.ipynb", INPUT_CELL)
+    term = Terminal("run", str(nb), env=env_for(tmp_path))
+    try:
+        term.expect("your name\\? ", timeout=60)
+        term.type("Ada\n")
+        term.expect("How it ended", timeout=60)
+        code = term.finish(timeout=60)
+    finally:
+        if term.proc.poll() is None:
+            term.proc.kill()
+    assert code == 0, term.screen
+    assert "hello Ada" in term.screen
+    assert "How it ended: finished, every cell ran" in term.screen

@@ -112,6 +112,7 @@ def run(plan, args, ctx):
     intro = f"Running {count} code cell{'s' if count != 1 else ''} of {plan['shown']}"
     live.line(live.bold(intro) + f" with {plan['python']} ({plan['python_source']})")
     live.out.flush()
+    plan["stdin_tty"] = ctx.stdin_isatty
     result = run_exec.execute(plan, LiveSink(live, plan), root)
     # The kernel log only matters for a SIGKILL outside our own cgroup.
     look = result.get("signal_number") == 9 and not result.get("cgroup")

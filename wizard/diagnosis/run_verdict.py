@@ -122,13 +122,23 @@ def verdict(result, mem, base):
         kind, label = "memory", "kernel-terminated-memory"
         summary = f"Out of memory: MemoryError{where}."
         todo = "Use less memory in that cell, or run it where more memory is available."
+    elif (
+        outcome == "exception"
+        and exc.get("type") == "EOFError"
+        and "reading a line" in (exc.get("message") or "")
+    ):
+        kind, label = "exception", "kernel-terminated-eliminate-jupyter"
+        summary = f"The notebook asks for input (input()){where}, and this run has no "
+        summary += "terminal to answer it on: nothing is wrong with the code."
+        todo = (
+            "Run it from a terminal to type the answer there (as in the box Jupyter shows "
+            "under the cell), or set the value in the cell instead of asking for it."
+        )
     elif outcome == "exception":
         kind, label = "exception", "kernel-terminated-eliminate-jupyter"
         summary = f"A Python exception{where}: {exc.get('type')}. An exception does not kill "
         summary += "a kernel; the notebook fails outside Jupyter too."
         todo = "Fix the error shown above and run the notebook again."
-        if exc.get("type") == "EOFError":
-            todo += " input() gets no answer here: the run's standard input is empty."
     elif outcome == "signal":
         name, _, row = describe_signal(result["signal_number"])
         signal_row = row

@@ -244,7 +244,8 @@ def _run(plan, sink, result, runner, spec_file, token, cg):
             [plan["python"], "-u", runner, spec_file],
             cwd=plan["cwd"],
             env=env,
-            stdin=subprocess.DEVNULL,
+            # on a terminal input() is answered there, as in a notebook's input box
+            stdin=None if plan.get("stdin_tty") else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
