@@ -185,6 +185,11 @@ def verdict(result, mem, base):
             summary = f"The code ended the process itself{where} with exit status {code} "
             summary += "(os._exit, or a library calling exit)."
             todo = "In Jupyter the same call ends the kernel; remove it or guard it."
+    elif outcome == "timeout" and result.get("timeout_in_startup"):
+        kind, label = "timeout", "kernel-terminated-eliminate-jupyter"
+        summary = "The time limit came while Python was still starting, before the first "
+        summary += "cell: stopped."
+        todo = "Run again with a longer --timeout (starting Python and IPython takes a moment)."
     elif outcome == "timeout":
         kind, label = "timeout", "kernel-terminated-eliminate-jupyter"
         summary = f"Still running{where} at the time limit: stopped."
