@@ -214,3 +214,28 @@ def test_a_cut_kernel_log_is_said(long_kmsg):
     assert len(entries) == 512 and entries[-1][1] == "record 511"
     entries, _, cut = kmsg.read_kmsg_tail(long_kmsg, max_records=100)
     assert cut is None and [e[1] for e in entries[:1]] == ["record 2900"]
+
+
+def test_namespace_root_below_the_limit_says_what_it_cannot_see(tmp_path):
+    """A pod's limit above a container with its own cgroup namespace, remounted: the
+    namespace's root has no memory.max of its own, only its peak and its kill count."""
+    root = v2_tree(tmp_path, "/")
+    own = {
+        "memory.max": "max\n",
+        "memory.current": str(150 << 20) + "\n",
+        "memory.peak": str(299 << 20) + "\n",
+        "memory.events": "low 0\nhigh 0\nmax 12\noom 1\noom_kill 1\n",
+        "cgroup.procs": "4242\n",
+    }
+    for name, text in own.items():
+        with open(root.path(f"/sys/fs/cgroup/{name}"), "w") as f:
+            f.write(text)
+    out = memory.probe(root)
+    assert out["limit_source"] == "host"
+    assert out["peak_bytes"] == 299 << 20
+    assert out["oom_kills"] == 1
+    notes = " ".join(out["notes"])
+    assert "a limit set above it (a pod's, say) would still apply and cannot be seen" in notes
+    assert "counts 1 OOM kill(s) in its cgroups (memory.events)" in notes
+    assert "hidden" in notes  # the cgroups above the root
+    assert out["oom_log"] == []  # the log's host paths are still not provably ours
