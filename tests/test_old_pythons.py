@@ -3,11 +3,11 @@
 import os
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import pytest
 from conftest import need
+from test_pyz_commands import pyz  # noqa: F401  (wizard.pyz as the site builds it)
 
 ROOT = Path(__file__).resolve().parent.parent
 PYENV = Path.home() / ".pyenv" / "versions"
@@ -18,22 +18,6 @@ def interpreter(version):
     found = sorted(PYENV.glob(version + ".*/bin/python"))
     need(found, f"Python {version} under {PYENV}")
     return str(found[-1])
-
-
-@pytest.fixture(scope="module")
-def pyz(tmp_path_factory):
-    """wizard.pyz written by the site's own build step (its entry point: commands.cli)."""
-    sys.path.insert(0, str(ROOT / "docs" / "_ext"))
-    try:
-        import wizard_site
-    finally:
-        sys.path.remove(str(ROOT / "docs" / "_ext"))
-    out = tmp_path_factory.mktemp("site")
-    app = types.SimpleNamespace(
-        config=types.SimpleNamespace(wizard_site_package="wizard"), outdir=str(out)
-    )
-    wizard_site._write_pyz(app)
-    return out / wizard_site.PYZ_NAME
 
 
 def check(result, version):
@@ -62,7 +46,7 @@ def test_python_m_wizard(version):
 
 
 @pytest.mark.parametrize("version", OLD)
-def test_pyz(version, pyz):
+def test_pyz(version, pyz):  # noqa: F811
     r = subprocess.run(
         [interpreter(version), str(pyz), "--no-input"],
         capture_output=True,
@@ -73,7 +57,7 @@ def test_pyz(version, pyz):
     check(r, version)
 
 
-def test_supported_python_runs_the_pyz(pyz):
+def test_supported_python_runs_the_pyz(pyz):  # noqa: F811
     r = subprocess.run(
         [sys.executable, str(pyz), "--version"], capture_output=True, text=True, timeout=60
     )
