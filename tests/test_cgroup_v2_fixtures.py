@@ -4,7 +4,6 @@ namespaces, memory.high, refused forks, a cut kernel log."""
 import os
 
 import pytest
-from conftest import need
 from fixtures_memory import build, host_files
 
 from wizard.probes import memory
@@ -162,12 +161,81 @@ def test_memory_high_and_group_flags(tmp_path):
     assert errors == []
 
 
-def test_a_cut_kernel_log_is_said():
-    root = SysRoot("/")
-    entries, reason, cut = kmsg.read_kmsg_tail(root)
-    need(entries is not None, f"needs a readable /dev/kmsg ({reason})")
-    if len(entries) <= 600:
-        pytest.skip("the kernel log is too short to be cut (600 records or fewer)")
-    assert cut is None  # the whole log within the budget
-    entries, _, cut = kmsg.read_kmsg_tail(root, max_seconds=0)
+@pytest.fixture
+def long_kmsg(tmp_path, monkeypatch):
+    """A /dev/kmsg of 3000 records that reads like the device: one record per read(),
+    EAGAIN at the end (a FIFO stands in for the character device, so it is no regular file)."""
+    dev = tmp_path / "dev"
+    dev.mkdir()
+    os.mkfifo(dev / "kmsg")
+    records = [f"6,{i},{i * 1000},-;record {i}\n".encode() for i in range(2999)] + [
+        b"3,2999,2999000,-;Out of memory: Killed process 4321 (python3) total-vm:8kB\n"
+    ]
+    real_open, real_read, opened = os.open, os.read, {}
+
+    def fake_open(path, flags, *args):
+        if str(path) == str(dev / "kmsg"):
+            fd = real_open(os.devnull, os.O_RDONLY)
+            opened[fd] = iter(records)
+            return fd
+        return real_open(path, flags, *args)
+
+    def fake_read(fd, n):
+        if fd in opened:
+            try:
+                return next(opened[fd])
+            except StopIteration:
+                raise BlockingIOError(11, "Resource temporarily unavailable") from None
+        return real_read(fd, n)
+
+    real_fstat = os.fstat
+
+    def fake_fstat(fd):
+        return os.stat(dev / "kmsg") if fd in opened else real_fstat(fd)
+
+    monkeypatch.setattr(os, "open", fake_open)
+    monkeypatch.setattr(os, "read", fake_read)
+    monkeypatch.setattr(os, "fstat", fake_fstat)
+    return SysRoot(str(tmp_path))
+
+
+def test_a_long_kernel_log_is_read_to_its_end(long_kmsg):
+    entries, reason, cut = kmsg.read_kmsg_tail(long_kmsg)
+    assert reason is None and cut is None  # the whole log within the budget
+    assert len(entries) == 3000
+    assert entries[0] == (0.0, "record 0") and entries[-1][0] == pytest.approx(2.999)
+    assert kernlog.kills(entries)[-1]["pid"] == 4321
+
+
+def test_a_cut_kernel_log_is_said(long_kmsg):
+    entries, _, cut = kmsg.read_kmsg_tail(long_kmsg, max_seconds=0)
     assert cut and "newest records were not read" in cut
+    assert cut.startswith("read 512 records")
+    assert len(entries) == 512 and entries[-1][1] == "record 511"
+    entries, _, cut = kmsg.read_kmsg_tail(long_kmsg, max_records=100)
+    assert cut is None and [e[1] for e in entries[:1]] == ["record 2900"]
+
+
+def test_namespace_root_below_the_limit_says_what_it_cannot_see(tmp_path):
+    """A pod's limit above a container with its own cgroup namespace, remounted: the
+    namespace's root has no memory.max of its own, only its peak and its kill count."""
+    root = v2_tree(tmp_path, "/")
+    own = {
+        "memory.max": "max\n",
+        "memory.current": str(150 << 20) + "\n",
+        "memory.peak": str(299 << 20) + "\n",
+        "memory.events": "low 0\nhigh 0\nmax 12\noom 1\noom_kill 1\n",
+        "cgroup.procs": "4242\n",
+    }
+    for name, text in own.items():
+        with open(root.path(f"/sys/fs/cgroup/{name}"), "w") as f:
+            f.write(text)
+    out = memory.probe(root)
+    assert out["limit_source"] == "host"
+    assert out["peak_bytes"] == 299 << 20
+    assert out["oom_kills"] == 1
+    notes = " ".join(out["notes"])
+    assert "a limit set above it (a pod's, say) would still apply and cannot be seen" in notes
+    assert "counts 1 OOM kill(s) in its cgroups (memory.events)" in notes
+    assert "hidden" in notes  # the cgroups above the root
+    assert out["oom_log"] == []  # the log's host paths are still not provably ours

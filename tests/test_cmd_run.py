@@ -505,3 +505,79 @@ def test_the_wizard_page_lists_the_run_exit_codes():
     # the table is generated from the command's own EXIT_CODES (test_site_build checks the rows)
     assert ".. wizard-exit-codes:: run" in section
     assert set(cmd_run.EXIT_CODES) == {0, 1, 2, 130}
+
+
+# -- what Jupyter would do with the same notebook ------------------------------------------
+
+
+@pytest.mark.parametrize("call", ["import sys\nsys.exit(0)", "raise SystemExit(3)"])
+def test_system_exit_in_a_cell_leaves_a_kernel_running(tmp_path, call):
+    nb = notebook(tmp_path / "exits.ipynb", "x = 1", call, "print('after')")
+    _, out, _ = wizard(tmp_path, nb, nb=nb)
+    assert "In Jupyter the kernel lives on" in out
+    assert "the cell shows SystemExit as an error" in out
+    assert "In Jupyter the same call ends the kernel" not in out
+    assert "after" not in out.split("How it ended")[0].split("── cell 3")[-1]
+
+
+def test_os_exit_ends_the_kernel_in_jupyter_too(tmp_path):
+    nb = notebook(tmp_path / "exits.ipynb", "import os\nos._exit(4)")
+    code, out, _ = wizard(tmp_path, nb, nb=nb)
+    assert code == 1
+    assert "In Jupyter the same call ends the kernel" in out
+    assert "kernel lives on" not in out
+
+
+def test_a_fifo_as_the_notebook_is_one_line_not_a_hang(tmp_path):
+    fifo = tmp_path / "pipe.ipynb"
+    os.mkfifo(fifo)
+    code, out, err = wizard(tmp_path, fifo, timeout=30)
+    assert (code, out) == (2, "")
+    assert err.strip().splitlines() == [
+        f"python -m wizard run: {fifo}: a FIFO (named pipe), not a notebook file"
+    ]
+    code, _, err = wizard(tmp_path, "/dev/null", timeout=30)
+    assert code == 2 and "/dev/null: a character device, not a notebook file" in err
+
+
+INPUT_CELL = "name = input('your name? ')\nprint('hello', name)"
+
+
+def test_input_without_a_terminal_says_the_notebook_asks_for_input(tmp_path):
+    nb = notebook(tmp_path / "asks.ipynb", INPUT_CELL)
+    code, out, _ = wizard(tmp_path, nb, nb=nb)
+    assert code == 1
+    assert "The notebook asks for input (input()) in cell 1" in out
+    assert "Run it from a terminal to type the answer there" in out
+    assert "the notebook fails outside Jupyter too" not in out
+
+
+def test_input_on_a_terminal_is_passed_through(tmp_path):
+    from test_tty import Terminal
+
+    nb = notebook(tmp_path / "asks.ipynb", INPUT_CELL)
+    term = Terminal("run", str(nb), env=env_for(tmp_path))
+    try:
+        term.expect("your name\\? ", timeout=60)
+        term.type("Ada\n")
+        term.expect("How it ended", timeout=60)
+        code = term.finish(timeout=60)
+    finally:
+        if term.proc.poll() is None:
+            term.proc.kill()
+    assert code == 0, term.screen
+    assert "hello Ada" in term.screen
+    assert "How it ended: finished, every cell ran" in term.screen
+
+
+@pytest.mark.parametrize("seconds", ["0.01", "0.2"])
+def test_a_timeout_while_the_child_starts_shows_no_runner_frames(tmp_path, seconds):
+    nb = notebook(tmp_path / "quick.ipynb", "x = 1")
+    code, out, err = wizard(tmp_path, nb, "--timeout", seconds, nb=nb)
+    assert code == 1
+    assert "Traceback" not in out + err
+    assert "run_child.py" not in out + err and "<frozen " not in out + err
+    assert "Fatal Python error" not in out + err
+    assert f"How it ended: stopped at the time limit ({float(seconds):g} s)" in out
+    assert "while Python was still starting, before the first cell" in out
+    assert "out-of-memory killer" not in out

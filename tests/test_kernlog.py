@@ -166,6 +166,7 @@ def test_kmsg_fixture_file(tmp_path):
             "total_vm_bytes": 323784 * 1024,
             "cgroup_oom": True,
             "memcg": "/a/b",
+            "limit_memcg": "/a",
             "group_kill": False,
         },
         {
@@ -176,6 +177,7 @@ def test_kmsg_fixture_file(tmp_path):
             "total_vm_bytes": 9000000 * 1024,
             "cgroup_oom": False,
             "memcg": None,
+            "limit_memcg": None,
             "group_kill": False,
         },
     ]

@@ -279,6 +279,7 @@ def test_v1_limit_and_oom_control(tmp_path):
             "total_vm_bytes": 323784 * 1024,
             "cgroup_oom": True,
             "memcg": None,
+            "limit_memcg": None,
             "group_kill": False,
         }
     ]

@@ -110,7 +110,9 @@ def test_kills_of_a_pre_5_memcg_report_and_a_host_report():
         (14, False, 1004.5),
         (15, False, 1005.0),
     ]
-    assert all(k["memcg"] is None for k in found)
+    # the pre-4.19 "Task in /a killed as a result of limit of /a" names the cgroups
+    assert (found[0]["memcg"], found[0]["limit_memcg"]) == ("/a", "/a")
+    assert all(k["memcg"] is None for k in found[1:])
 
 
 def test_kills_take_the_memcg_from_the_oom_kill_line_only():

@@ -436,3 +436,31 @@ def test_merge():
     assert (k2["kernel_name"], k2["execution_state"]) == ("ir", "busy")
     assert (k9["server_pid"], k9["execution_state"], k9["notebook"]) == (None, None, None)
     assert len(out["kernels"]) == 3  # the server's remote kernel is not invented
+
+
+def test_a_password_only_server_is_said_to_need_a_password(runtime, fake_api):
+    from wizard.diagnosis import rules
+    from wizard.engines import halt_select
+
+    port = fake_api("tcp")
+    write_server(runtime, os.getpid(), port, token="", password=True)
+    result = servers.probe(SysRoot())
+    (s,) = result["servers"]
+    assert (s["reachable"], s["needs_password"], s["kernels"]) == (True, True, [])
+    assert s["error"] == "it needs a password, which the wizard does not have (HTTP 403)"
+    assert "token" not in s["error"]
+    rule = next(r for r in rules.RULES if r["id"] == "server-unreachable")
+    found = rule["test"]({"servers": result})
+    assert found["message"] == (
+        f"A Jupyter server (pid {os.getpid()}) needs a password, which the wizard does not have "
+        "(the server has no token): its kernels' notebooks are not listed here."
+    )
+    assert "refused" not in found["message"]
+    assert "halt it by its pid" in found["hint"]
+    kernel = {"pid": 999999, "server_pid": os.getpid(), "kernel_id": None, "notebook": None}
+    with pytest.raises(halt_select.TargetError) as err:
+        halt_select.resolve("work/analysis.ipynb", [kernel], result)
+    msg = str(err.value)
+    assert "no running kernel of yours matches" not in msg
+    assert "needs a password the wizard does not have" in msg
+    assert "halt the kernel by its pid" in msg

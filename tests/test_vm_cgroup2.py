@@ -292,6 +292,32 @@ def test_cgroupns_says_what_it_cannot_see(vm):
     assert not any("/sys/fs/cgroup/memory.max" in e for e in plain["errors"])
 
 
+def test_cgroupns_below_the_pod_limit_kernel_facts(vm):
+    s = scenario(vm, "cgroupns_pod_limit")
+    f, run = s["files"], s["wizard"]
+    assert s["victim"]["returncode"] == -9
+    assert number(f["/pod7/ctr/memory.max"]) is None  # the limit is the pod's, above the root
+    assert keyed(f["/pod7/ctr/memory.events"])["oom_kill"] >= 1
+    assert (s["victim"]["pid"], "/pod7/ctr") in kernel_kills(s["dmesg"])
+    assert run["proc_self_cgroup"] == "0::/\n"
+    assert mount_root(run["proc_self_mountinfo"]) == "/"
+
+
+def test_cgroupns_below_the_pod_limit_says_and_uses_what_it_sees(vm):
+    s = scenario(vm, "cgroupns_pod_limit")
+    f = s["files"]
+    mem = wizard(s["wizard"])["memory"]
+    assert mem["limit_source"] == "host"
+    notes = " ".join(mem["notes"])
+    assert "a limit set above it (a pod's, say) would still apply and cannot be seen" in notes
+    kills = keyed(f["/pod7/ctr/memory.events"])["oom_kill"]
+    assert mem["oom_kills"] == kills
+    assert f"counts {kills} OOM kill(s) in its cgroups (memory.events)" in notes
+    assert mem["peak_bytes"] == number(f["/pod7/ctr/memory.peak"])
+    # the kernel log names the victim by its host path: not provably this namespace's
+    assert s["victim"]["pid"] not in oom_pids(wizard(s["wizard"]))
+
+
 # -- e. pids.max on the pod, forks refused in its child ----------------------------
 
 

@@ -107,3 +107,15 @@ def findings_exit_code(findings: Sequence[Finding]) -> int:
     """1 when a problem or a warning was found, else 0."""
     bad = any(f["severity"] in ("problem", "warning") for f in findings)
     return exitcodes.PROBLEM if bad else exitcodes.OK
+
+
+def docs_url(text):
+    """``--docs-url`` checked (argparse ``type``): a bad one is a usage error, exit 2."""
+    import argparse
+
+    from wizard.diagnosis.docs_map import checked_base
+
+    try:
+        return checked_base(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None

@@ -7,7 +7,7 @@ On a terminal it walks through the site's questions (``wizard.commands.walk``).
 
 from wizard.base import exitcodes
 from wizard.base.invocation import command
-from wizard.commands.base import findings_exit_code, new_parser, parse
+from wizard.commands.base import docs_url, findings_exit_code, new_parser, parse
 from wizard.commands.registry import available_commands
 
 NAME = ""
@@ -57,6 +57,7 @@ def build_parser():
     parser.add_argument(
         "--docs-url",
         metavar="BASE",
+        type=docs_url,
         help="base URL of the troubleshooting site (default: $WIZARD_DOCS_URL or the published "
         "site); a local build works too: file:///path/to/html/",
     )

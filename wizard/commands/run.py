@@ -16,7 +16,7 @@ import os
 
 from wizard.base import exitcodes
 from wizard.base.failure import UsageError
-from wizard.commands.base import new_parser, parse
+from wizard.commands.base import docs_url, new_parser, parse
 from wizard.report.printer import Printer
 
 NAME = "run"
@@ -71,6 +71,7 @@ def build_parser():
     parser.add_argument(
         "--docs-url",
         metavar="BASE",
+        type=docs_url,
         help="base URL of the troubleshooting site (default: $WIZARD_DOCS_URL or the "
         "published site)",
     )
@@ -111,6 +112,7 @@ def run(plan, args, ctx):
     intro = f"Running {count} code cell{'s' if count != 1 else ''} of {plan['shown']}"
     live.line(live.bold(intro) + f" with {plan['python']} ({plan['python_source']})")
     live.out.flush()
+    plan["stdin_tty"] = ctx.stdin_isatty
     result = run_exec.execute(plan, LiveSink(live, plan), root)
     # The kernel log only matters for a SIGKILL outside our own cgroup.
     look = result.get("signal_number") == 9 and not result.get("cgroup")

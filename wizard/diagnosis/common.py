@@ -75,6 +75,11 @@ def kill_line(entry: Kill) -> str:
     )
     size = f", {fmt.size(entry['rss_bytes'])} resident" if entry.get("rss_bytes") else ""
     where = f" in cgroup {entry['memcg']}" if entry.get("memcg") else ""
+    limit = entry.get("limit_memcg")
+    if limit and limit != entry.get("memcg"):
+        where += f" (the limit of cgroup {limit} was hit)"
+    elif limit:
+        where += " (its own limit was hit)"
     return f"killed {entry.get('name') or '?'} (pid {entry.get('pid')}) {when}{size}{where}"
 
 

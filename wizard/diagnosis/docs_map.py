@@ -60,6 +60,21 @@ def installed_site() -> Optional[Path]:
         return None
 
 
+def checked_base(text):
+    """``--docs-url``: an http(s) or file URL with no whitespace or control character, or
+    ValueError (argparse makes that a usage error): it is printed into every "Read:" line."""
+    import urllib.parse
+
+    if not text or any(c.isspace() or not c.isprintable() for c in text):
+        raise ValueError("not a URL: it holds a space, a newline or a control character")
+    parts = urllib.parse.urlsplit(text)
+    if parts.scheme.lower() in ("http", "https") and parts.netloc:
+        return text
+    if parts.scheme.lower() == "file" and parts.path.startswith("/"):
+        return text
+    raise ValueError("expected an http://, https:// or file:/// URL of the site")
+
+
 def docs_base(override=None):
     """The site's base URL, always ending in ``/``.
 

@@ -55,8 +55,13 @@ def kernelspec_broken(facts):
         "hint": "A kernel that cannot start dies at once: reinstall it, or remove the broken spec.",
         "commands": [
             "jupyter kernelspec list",
-            # the spec's own interpreter, where it has one: that is where ipykernel belongs
-            f"{quote(first.get('argv0_path') or 'python3')} -m pip install ipykernel",
+            # each spec's own interpreter that lacks ipykernel: that is where it belongs (never
+            # a bare python3, which installs into another Python)
+            *dict.fromkeys(
+                f"{quote(s['argv0_path'])} -m pip install ipykernel"
+                for s in bad
+                if s.get("argv0_path") and "ipykernel" in spec_problem(s)
+            ),
             f"jupyter kernelspec remove -y {quote(first['name'])}",
         ],
         "evidence": [f"{s['name']}: {spec_problem(s)}" for s in bad],
@@ -67,6 +72,17 @@ def server_unreachable(facts):
     servers = (facts.get("servers") or {}).get("servers") or []
     bad = [s for s in servers if s.get("alive") and s.get("reachable") is False]
     refused = [s for s in servers if s.get("alive") and s.get("reachable") and s.get("error")]
+    locked = [s for s in refused if s.get("needs_password")]
+    if not bad and locked:  # a password-only server: healthy, but closed to the wizard
+        return {
+            "severity": WARNING,
+            "message": f"A Jupyter server (pid {locked[0]['pid']}) needs a password, which the "
+            "wizard does not have (the server has no token): its kernels' notebooks are not "
+            "listed here.",
+            "hint": "Shut a kernel down from that server's own page in the browser (Running, or "
+            "Kernel > Shut Down Kernel), or halt it by its pid as listed above; to let the "
+            "wizard see its notebooks, start the server with a token.",
+        }
     if not bad and refused:  # it answers, but not with what was asked: not a healthy server
         return {
             "severity": WARNING,

@@ -182,17 +182,39 @@ def memory_throttled(facts):
     }
 
 
-def pids_near_limit(facts):
+def _pids_cases(facts):
+    """``(where, current, max, refused)`` of our own cgroup's pids limit and of each
+    kernel's own cgroup (seen from outside it too), one per cgroup."""
     pids = (facts.get("memory") or {}).get("pids") or {}
-    cur, mx, hits = pids.get("current"), pids.get("max"), pids.get("events_max")
-    share = fmt.percent(cur, mx)
-    if not hits and (share is None or share < PIDS_NEAR_LIMIT * 100):
+    own = ((facts.get("memory") or {}).get("cgroup") or {}).get("path")
+    cases, seen = [], {own}
+    if pids.get("max") is not None or pids.get("events_max"):
+        cases.append((None, pids.get("current"), pids.get("max"), pids.get("events_max")))
+    for k in kernels_of(facts):
+        cg = k.get("cgroup") or {}
+        if cg.get("path") in seen or (cg.get("pids_max") is None and not cg.get("pids_refused")):
+            continue
+        seen.add(cg.get("path"))
+        name = k.get("notebook") or k.get("kernel_id") or f"pid {k.get('pid')}"
+        where = f"the kernel of {name} (cgroup {cg.get('path')})"
+        cases.append((where, cg.get("pids_current"), cg.get("pids_max"), cg.get("pids_refused")))
+    return cases
+
+
+def pids_near_limit(facts):
+    parts = []
+    for where, cur, mx, hits in _pids_cases(facts):
+        share = fmt.percent(cur, mx)
+        if not hits and (share is None or share < PIDS_NEAR_LIMIT * 100):
+            continue
+        text = f"{cur} processes of {mx} allowed" + (f" in {where}" if where else "") + "."
+        if hits:
+            text += f" The limit has refused to start a process {hits} time(s)."
+        parts.append(text)
+    if not parts:
         return None
-    message = f"{cur} processes of {mx} allowed."
-    if hits:
-        message += f" The limit has refused to start a process {hits} time(s)."
     return {
-        "message": message,
+        "message": " ".join(parts),
         "hint": "Something forks too many processes (a multiprocessing pool, a thread per item): "
         "limit the workers, and halt kernels you do not use.",
         "commands": ["ps -eLf | wc -l"],

@@ -133,13 +133,23 @@ def verdict(result: RunResult, mem: Mapping[str, Any], base: str | None) -> dict
         kind, label = "memory", "kernel-terminated-memory"
         summary = f"Out of memory: MemoryError{where}."
         todo = "Use less memory in that cell, or run it where more memory is available."
+    elif (
+        outcome == "exception"
+        and exc.get("type") == "EOFError"
+        and "reading a line" in (exc.get("message") or "")
+    ):
+        kind, label = "exception", "kernel-terminated-eliminate-jupyter"
+        summary = f"The notebook asks for input (input()){where}, and this run has no "
+        summary += "terminal to answer it on: nothing is wrong with the code."
+        todo = (
+            "Run it from a terminal to type the answer there (as in the box Jupyter shows "
+            "under the cell), or set the value in the cell instead of asking for it."
+        )
     elif outcome == "exception":
         kind, label = "exception", "kernel-terminated-eliminate-jupyter"
         summary = f"A Python exception{where}: {exc.get('type')}. An exception does not kill "
         summary += "a kernel; the notebook fails outside Jupyter too."
         todo = "Fix the error shown above and run the notebook again."
-        if exc.get("type") == "EOFError":
-            todo += " input() gets no answer here: the run's standard input is empty."
     elif outcome == "signal":
         name, _, row = describe_signal(result["signal_number"])
         signal_row = row
@@ -174,9 +184,23 @@ def verdict(result: RunResult, mem: Mapping[str, Any], base: str | None) -> dict
     elif outcome == "exit":
         code = result.get("exit_status")
         kind, label = "exit", "kernel-terminated-eliminate-jupyter"
-        summary = f"The code ended the process itself{where} with exit status {code} "
-        summary += "(sys.exit, os._exit, or a library calling exit)."
-        todo = "In Jupyter the same call ends the kernel; remove it or guard it."
+        if result.get("system_exit"):
+            summary = f"The code raised SystemExit{where} (sys.exit or raise SystemExit) with "
+            summary += f"exit status {code}: outside Jupyter that ends the script."
+            todo = (
+                "In Jupyter the kernel lives on: the cell shows SystemExit as an error and the "
+                "cells after it do not run. Remove the call or guard it; only os._exit() ends "
+                "the kernel itself."
+            )
+        else:
+            summary = f"The code ended the process itself{where} with exit status {code} "
+            summary += "(os._exit, or a library calling exit)."
+            todo = "In Jupyter the same call ends the kernel; remove it or guard it."
+    elif outcome == "timeout" and result.get("timeout_in_startup"):
+        kind, label = "timeout", "kernel-terminated-eliminate-jupyter"
+        summary = "The time limit came while Python was still starting, before the first "
+        summary += "cell: stopped."
+        todo = "Run again with a longer --timeout (starting Python and IPython takes a moment)."
     elif outcome == "timeout":
         kind, label = "timeout", "kernel-terminated-eliminate-jupyter"
         summary = f"Still running{where} at the time limit: stopped."

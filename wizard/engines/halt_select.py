@@ -149,6 +149,14 @@ def resolve(
             f"no running kernel of yours matches {t!r}: the start of a kernel id needs "
             f"{MIN_ID_PREFIX} or more characters (`{command()}` lists the kernels)"
         )
+    locked = [s for s in (servers_result or {}).get("servers") or [] if s.get("needs_password")]
+    if locked:  # its kernels run, but which notebook each has is not known here
+        raise TargetError(
+            f"cannot tell whether a kernel matches {t!r}: the Jupyter server (pid "
+            f"{locked[0].get('pid')}) needs a password the wizard does not have, so its "
+            f"notebooks are unknown here; halt the kernel by its pid (`{command()}` lists them) "
+            "or shut it down from the server's page in the browser"
+        )
     raise TargetError(
         f"no running kernel of yours matches {t!r} (a notebook path, kernel id or pid; "
         f"`{command()}` lists the kernels)"

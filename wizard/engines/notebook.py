@@ -12,14 +12,32 @@ from typing import Any
 from wizard.base.failure import UsageError
 from wizard.base.invocation import command
 
+_KINDS = {0o010000: "a FIFO (named pipe)", 0o020000: "a character device"}
+_KINDS.update({0o060000: "a block device", 0o140000: "a socket"})
+
 
 def load_notebook(path: str) -> dict[str, Any]:
     """The notebook's cells and metadata; UsageError with one line when it cannot be used."""
     import json
+    import stat
 
     shown = path
     try:
-        with open(path, "rb") as f:
+        # O_NONBLOCK: a FIFO opens at once instead of waiting for a writer forever
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        try:
+            mode = os.fstat(fd).st_mode
+        except OSError:
+            os.close(fd)
+            raise
+        if stat.S_ISDIR(mode):
+            os.close(fd)
+            raise IsADirectoryError(21, "Is a directory")
+        if not stat.S_ISREG(mode):
+            os.close(fd)
+            kind = _KINDS.get(stat.S_IFMT(mode), "not a regular file")
+            raise UsageError(f"{shown}: {kind}, not a notebook file")
+        with open(fd, "rb") as f:
             data = f.read()
     except FileNotFoundError:
         raise UsageError(f"{shown}: no such file") from None

@@ -72,6 +72,8 @@ def execute(plan, sink, root=None):
         "line": None,
         "exception": None,
         "exit_status": None,
+        "system_exit": False,
+        "timeout_in_startup": False,
         "signal_number": None,
         "fault": None,
         "cells": [],
@@ -243,7 +245,8 @@ def _run(plan, sink, result, runner, spec_file, token, cg):
             [plan["python"], "-u", runner, spec_file],
             cwd=plan["cwd"],
             env=env,
-            stdin=subprocess.DEVNULL,
+            # on a terminal input() is answered there, as in a notebook's input box
+            stdin=None if plan.get("stdin_tty") else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -289,13 +292,18 @@ def _run(plan, sink, result, runner, spec_file, token, cg):
                 if status is not None and (fd is None or now >= drain_until):
                     break
                 if timeout and stop["reason"] is None and now - started >= timeout:
-                    if seen["hello"]:
+                    if not result["cells"]:  # still starting: no frame of the user's to show
+                        result["timeout_in_startup"] = True
+                        stop.update(reason="timeout", stage=3, at=now)
+                        signal_group(signal.SIGKILL)
+                    elif seen["hello"]:
                         try:
                             os.kill(proc.pid, signal.SIGUSR1)  # faulthandler: where it is stuck
                         except OSError:
                             pass  # ended just now
                         time.sleep(0.2)
-                    begin_stop("timeout", now)
+                    if stop["reason"] is None:
+                        begin_stop("timeout", now)
                 if stop["reason"] and status is None and now - stop["at"] >= GRACE_SECONDS:
                     if stop["stage"] == 1:
                         stop.update(stage=2, at=now)
@@ -377,6 +385,7 @@ def _outcome(result, seen, running):
     elif ev is not None and ev.get("ev") == "exit":
         result["outcome"] = "exit"
         result["cell"] = ev.get("cell")
+        result["system_exit"] = True  # sys.exit()/raise SystemExit, not os._exit()
     elif seen["finished"] and result["exit_status"] == 0:
         result["outcome"] = "finished"
     elif not seen["hello"]:

@@ -238,6 +238,22 @@ def _memory_extras(root, view, version, levels, out, errors):
         cg["host_view"] = None if namespace is None else True
 
 
+def _hidden_limit(cg, out):
+    """A cgroup namespace whose root has no limit: one above it (a pod's) is out of sight.
+    What the root itself shows is used: its peak and its count of OOM kills."""
+    out["peak_bytes"] = cg["peak_bytes"]
+    out["notes"].append(
+        "no memory limit is set at or below this cgroup namespace's root; a limit set above "
+        "it (a pod's, say) would still apply and cannot be seen from inside, so the host's "
+        "memory is shown, and the limit in force may be lower"
+    )
+    if out.get("oom_kills"):
+        out["notes"].append(
+            f"this namespace's root counts {out['oom_kills']} OOM kill(s) in its cgroups "
+            "(memory.events): those kills were of processes in this namespace"
+        )
+
+
 def probe(root, oom_log=True, daemons=None):
     """Memory limit, usage, swap, pressure, pids and recent OOM kills (see the module doc).
 
@@ -321,6 +337,8 @@ def probe(root, oom_log=True, daemons=None):
             out["used_bytes"] = host_total - host_avail
         out["available_bytes"] = host_avail
         out["swap_used_bytes"] = host_swap_used
+    if cg and limit is None and cg.get("namespace") == "own" and cg.get("host_view") is False:
+        _hidden_limit(cg, out)
     if swap_limit is not None:
         out["swap_total_bytes"] = swap_limit if host_swap is None else min(swap_limit, host_swap)
     else:

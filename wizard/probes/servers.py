@@ -298,6 +298,12 @@ def _ask_one(server, host, port, secure, base, token, deadline, budget):
             resp = conn.getresponse()
             body = resp.read(RESPONSE_MAX)
             answered = True
+            if resp.status in (401, 403) and not token:  # a password only: nothing to send
+                server["needs_password"] = True
+                return (
+                    True,
+                    f"it needs a password, which the wizard does not have (HTTP {resp.status})",
+                )
             if resp.status in (401, 403):
                 return True, f"the server refused its own token (HTTP {resp.status})"
             if resp.status != 200:

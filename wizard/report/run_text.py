@@ -75,7 +75,9 @@ def write_text(p: Printer, r: RunReport, plan: Plan) -> None:
     if frames and (frames[-1]["cell"], frames[-1]["line"]) != (r["cell"], r["line"]):
         f = frames[-1]
         p.line(f"      raised in cell {f['cell']}, line {f['line']}: {f['text']}")
-    if r["signal"]:
+    if r["signal"] and r["outcome"] in ("timeout", "interrupted"):
+        p.line(f"      stopped by the wizard with {r['signal']['name']}")  # not a cause to look for
+    elif r["signal"]:
         p.line(f"      {r['signal']['meaning']}")
     stack = stack_lines(r, plan)
     if stack:

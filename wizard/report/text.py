@@ -102,6 +102,18 @@ def summary_oom(facts: Facts) -> str:
 def summary_processes(facts: Facts) -> str:
     p = (facts.get("memory") or {}).get("pids")
     if not p or p.get("max") is None:
+        kernel = [
+            k["cgroup"]
+            for k in (facts.get("kernels") or {}).get("kernels") or []
+            if (k.get("cgroup") or {}).get("pids_max") is not None
+        ]
+        if kernel:  # none here, but a kernel's own cgroup has one
+            cg = max(kernel, key=lambda c: (c.get("pids_refused") or 0, c.get("pids_current") or 0))
+            refused = f", {cg['pids_refused']} refused" if cg.get("pids_refused") else ""
+            return (
+                f"no pids limit here; a kernel's cgroup {cg.get('path')}: "
+                f"{cg.get('pids_current')} of {cg['pids_max']} processes allowed{refused}"
+            )
         return "no pids limit here" if p is not None or facts.get("memory") else "not checked"
     return f"{p.get('current')} of {p['max']} processes allowed"
 

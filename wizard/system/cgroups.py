@@ -156,7 +156,7 @@ def parse_mounts(text):
     """``{"cgroup2": [(root, mountpoint)], <v1 controller>: [(root, mountpoint)]}``."""
     found = {}
     for line in (text or "").split("\n"):
-        f = line.split(" ")
+        f = line.split(" ")  # single spaces: an empty source ("- tmpfs  rw") is an empty field
         try:
             sep = f.index("-", 6)
         except ValueError:

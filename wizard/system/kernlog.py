@@ -21,7 +21,9 @@ of limit of /b", "oom-kill:constraint=CONSTRAINT_MEMCG,...").
 kept; when MAX_SECONDS run out first the status says the read was cut.
 
 Each kill becomes ``{"time", "pid", "name", "rss_bytes", "total_vm_bytes",
-"cgroup_oom", "memcg", "group_kill"}``; ``time`` is wall-clock epoch seconds (boot time from
+"cgroup_oom", "memcg", "limit_memcg", "group_kill"}``; ``memcg`` is the victim's cgroup and
+``limit_memcg`` the one whose limit was hit (``oom_memcg=`` on 4.19+, ``limit of`` before),
+both as the kernel names them, or None; ``time`` is wall-clock epoch seconds (boot time from
 ``/proc/stat`` ``btime`` plus the record's time since boot), or None when either
 is unknown.
 """
@@ -102,6 +104,37 @@ def parse_kill(msg):
     }
 
 
+def _field(msg, key):
+    """The value of ``key`` in an ``oom-kill:a=b,c=d`` line, or None."""
+    i = msg.find("," + key)
+    if i < 0:
+        return None
+    return msg[i + 1 + len(key) :].split(",", 1)[0] or None
+
+
+_LIMIT_OF = " killed as a result of limit of "
+_CONT = "as a result of limit of "
+
+
+def _split_head(msg):
+    return msg.startswith("Task in ") and msg.endswith(" killed") and len(msg) > 15
+
+
+def _task_in(msg, pending):
+    """``(victim's cgroup, limit's cgroup)`` of the pre-4.19 memcg line, or None.
+
+    ``Task in /X killed as a result of limit of /Y``; on 3.10 the tail may come as a
+    record of its own (``pending`` holds /X from the record before)."""
+    if msg.startswith("Task in ") and _LIMIT_OF in msg:
+        victim, limit = msg[len("Task in ") :].rsplit(_LIMIT_OF, 1)
+    elif pending is not None and msg.lstrip().startswith(_CONT):
+        victim, limit = pending, msg.lstrip()[len(_CONT) :]
+    else:
+        return None
+    victim, limit = victim.strip(), limit.strip()
+    return (victim or None, limit or None) if limit else None
+
+
 _GROUP_HEAD = "Tasks in "
 _GROUP_TAIL = " are going to be killed due to memory.oom.group set"
 
@@ -119,13 +152,20 @@ def kills(entries, btime=None, keep=KEEP):
     found = []
     context = None  # True: a cgroup OOM is being reported; False: a host-wide one
     memcg = None  # the victim's cgroup, from the "oom-kill:...task_memcg=" line before it
+    limit = None  # the cgroup whose limit was hit ("oom_memcg=", "limit of")
+    pending = None  # 3.10 may split "Task in /X killed" from " as a result of limit of /Y"
     group = None  # the cgroup of a group kill in progress
     episode = {}  # pid -> kill, within one OOM (from its oom-kill: line on)
     for secs, msg in entries:
         if msg.startswith("oom-kill:"):
             group, episode = None, {}
-            if "task_memcg=" in msg:
-                memcg = msg.split("task_memcg=", 1)[1].split(",", 1)[0] or None
+            memcg, limit = _field(msg, "task_memcg="), _field(msg, "oom_memcg=")
+        task_in = _task_in(msg, pending)
+        pending = msg[len("Task in ") : -len(" killed")] if _split_head(msg) else None
+        if task_in is not None:
+            memcg, limit = task_in
+            context = limit != "host"  # some vendor kernels: a host-wide OOM
+            continue
         if msg.startswith(_GROUP_HEAD) and msg.endswith(_GROUP_TAIL):
             group = msg[len(_GROUP_HEAD) : -len(_GROUP_TAIL)] or None
             for k in episode.values():
@@ -136,9 +176,7 @@ def kills(entries, btime=None, keep=KEEP):
                 group, episode = None, {}
             if "emory" not in msg and "constraint=" not in msg and "limit of" not in msg:
                 continue  # most lines: nothing to do with memory
-            if any(h in msg for h in _MEMCG_HINTS) or (
-                msg.startswith("Task in ") and "killed as a result of limit of" in msg
-            ):
+            if any(h in msg for h in _MEMCG_HINTS):
                 context = True
             elif any(h in msg for h in _HOST_HINTS):
                 context = False
@@ -151,8 +189,9 @@ def kills(entries, btime=None, keep=KEEP):
         if kill["cgroup_oom"] is None:
             kill["cgroup_oom"] = bool(context)
         kill["memcg"] = memcg or group
+        kill["limit_memcg"] = limit if kill["cgroup_oom"] else None
         kill["group_kill"] = group is not None
-        context = memcg = None
+        context = memcg = limit = None
         when = None if secs is None or btime is None else btime + secs
         entry = {"time": when, **kill}
         episode[kill["pid"]] = entry
@@ -163,10 +202,12 @@ def kills(entries, btime=None, keep=KEEP):
 
 
 # "python3[1234]: segfault at 0 ip ..."; "traps: python3[1234] general protection fault ...";
+# "traps: python3[1234] general protection ip:..." (3.10 to 4.x);
 # "traps: python3[1234] trap invalid opcode ..."; "python3[1234]: bus error ..."
 _FAULTS = (
     ("]: segfault at ", "SIGSEGV"),
     ("] general protection fault", "SIGSEGV"),
+    ("] general protection ip:", "SIGSEGV"),  # before 5.x: no word "fault"
     ("] trap invalid opcode", "SIGILL"),
     ("] trap divide error", "SIGFPE"),
     ("] trap int3", "SIGTRAP"),

@@ -133,6 +133,17 @@ def cgroupns():
     }
 
 
+def cgroupns_pod_limit():
+    """A pod's limit above a container with its own cgroup namespace (remounted): the
+    namespace's root (/pod7/ctr) has no memory.max; a process in it is OOM-killed."""
+    cg.make("pod7", subtree=True, memory_max="200M")
+    cg.make("pod7/ctr")
+    victim = _oom("pod7/ctr", 400)
+    docker = ["unshare", "-C", "-m", "--propagation", "private", "sh", "-c", REMOUNT, "sh"]
+    wizard = cg.inside("pod7/ctr", cg.WIZARD, prefix=docker)
+    return {"victim": victim, "wizard": wizard, "files": cg.capture("pod7", "pod7/ctr")}
+
+
 def pids_limit():
     """pids.max on the pod, the forks in its child."""
     cg.make("pod5", subtree=True, pids_max="20")
@@ -251,6 +262,7 @@ ORDER = (
     "oom_group",
     "memory_high",
     "cgroupns",
+    "cgroupns_pod_limit",
     "pids_limit",
     "run_in_container",
     "kernel_cgroup",
