@@ -14,7 +14,8 @@ FRONTENDS = [
         "raw": "The kernel for %1 appears to have died. It will restart automatically.",
         "args": {"%1": "PATH"},
         "shown": "The kernel for PATH appears to have died. It will restart automatically.",
-        "source": "jupyterlab/jupyterlab packages/notebook/src/panel.ts (dialog 'Kernel Restarting')",
+        "source": "jupyterlab/jupyterlab packages/notebook/src/panel.ts "
+        "(dialog 'Kernel Restarting')",
     },
     {
         "frontend": "JupyterLab / Notebook 7",
