@@ -273,7 +273,6 @@ def test_parse_mounts_reads_optional_fields_roots_and_escapes():
     assert cgroups.parse_mounts(None) == {}
 
 
-
 # A mount with an empty source: the kernel writes the empty field, so two spaces follow
 # the type (``- tmpfs  rw``); split on every space, the super options stay in place.
 EMPTY_SOURCE = (
@@ -305,6 +304,7 @@ def test_the_memory_limit_is_read_when_the_mount_has_no_source(tmp_path):
     )
     out = memory.probe(build(tmp_path, files), oom_log=False)
     assert out["limit_bytes"] == 300 << 20
+
 
 def test_default_mounts(tmp_path):
     bare = SysRoot(str(tmp_path / "bare"))
