@@ -153,6 +153,17 @@ def test_halt_answer_from_the_commands_json():
         "freed_bytes": 1234,
         "note": "one note",
     }
+    other = json.dumps(
+        {
+            "results": [
+                {"notebook": "/n/e.ipynb", "kernel_id": "k5", "halted": True},
+                {"name": "f.ipynb", "kernel_id": "k6", "halted": False, "error": "no"},
+            ]
+        }
+    )
+    got = api.halt_answer(0, other, "")
+    assert got["halted"] == [{"notebook": "/n/e.ipynb", "kernel_id": "k5"}]
+    assert got["failed"] == [{"notebook": "f.ipynb", "kernel_id": "k6", "error": "no"}]
     assert api.halt_answer(1, json.dumps({}), "")["ok"] is False
     empty = api.halt_answer(0, "{}", "")
     assert empty["halted"] == empty["failed"] == empty["spared"] == []
@@ -179,7 +190,7 @@ def test_death_answer_carries_only_what_the_plugin_needs():
         "kernel_name": "python3",
         "cause": "signal",
         "signal": "SIGSEGV",
-        "exit_code": None,
+        "exit_code": -11,
         "rss_bytes": 5,
         "limit_bytes": 10,
         "detail": "d",
@@ -193,7 +204,7 @@ def test_death_answer_carries_only_what_the_plugin_needs():
     assert got["kernel_id"] == KID and got["signal"] == "SIGSEGV" and got["rss_bytes"] == 5
     assert got["limit_bytes"] == 10 and got["detail"] == "d" and got["time"] == NOW
     assert got["notebook"] == "/n/a.ipynb" and got["kernel_name"] == "python3"
-    assert got["cause"] == "signal" and got["exit_code"] is None
+    assert got["cause"] == "signal" and got["exit_code"] == -11
     assert got["summary"] and got["label"]
     assert got["url"].startswith("https://docs.example/kw/")
     shutdown = api.death_answer({"cause": "shutdown"})
