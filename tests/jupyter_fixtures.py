@@ -30,9 +30,16 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["JupyterServer", "jupyter_server", "jupyter_server_factory", "need_jupyter"]
+__all__ = [
+    "JupyterServer",
+    "jupyter_server",
+    "jupyter_server_factory",
+    "need_jupyter",
+    "wait_kernel_ready",
+]
 
 START_TIMEOUT = 60.0
+READY_TIMEOUT = 180.0
 EMPTY_NOTEBOOK = {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
 
 
@@ -52,6 +59,40 @@ def _die_with_parent():
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass  # not Linux: teardown still stops the server
+
+
+def wait_kernel_ready(kc, timeout=READY_TIMEOUT):
+    """Wait until the kernel behind client ``kc`` answers ``kernel_info`` on shell and IOPub.
+
+    jupyter_client's ``wait_for_ready`` gives up as soon as a connection-file client
+    misses the 1-second heartbeat, which a loaded machine does for a live kernel. Here
+    only the kernel's own answers count: a ``kernel_info_reply`` to this request, and a
+    message on IOPub (so output of the next request is not lost), within ``timeout``.
+    """
+    import queue
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        msg_id = kc.kernel_info()
+        replied = False
+        while not replied and time.monotonic() < end:
+            try:
+                msg = kc.get_shell_msg(timeout=min(5.0, max(0.1, end - time.monotonic())))
+            except queue.Empty:
+                break  # ask again: the first request may predate the connection
+            replied = msg.get("parent_header", {}).get("msg_id") == msg_id
+        if not replied:
+            continue
+        try:
+            kc.get_iopub_msg(timeout=2.0)
+        except queue.Empty:
+            continue  # IOPub not subscribed yet: ask again
+        while True:  # drain the rest of this request's IOPub messages
+            try:
+                kc.get_iopub_msg(timeout=0.2)
+            except queue.Empty:
+                return
+    raise RuntimeError(f"kernel did not answer kernel_info within {timeout} s")
 
 
 class JupyterServer:
@@ -276,7 +317,7 @@ class JupyterServer:
                 out.append(content.get("text", ""))
 
         try:
-            kc.wait_for_ready(timeout=timeout)
+            wait_kernel_ready(kc)
             reply = kc.execute_interactive(code, timeout=timeout, output_hook=hook)
         finally:
             kc.stop_channels()

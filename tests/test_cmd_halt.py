@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
+from jupyter_fixtures import wait_kernel_ready
 
 from wizard.base import exitcodes, fmt
 from wizard.commands.halt import halt_kernels
@@ -316,7 +317,7 @@ def test_idle_halts_idle_kernels_and_spares_the_busy_one(server, notebooks, proc
     kc.load_connection_file()
     kc.start_channels()
     try:
-        kc.wait_for_ready(timeout=60)
+        wait_kernel_ready(kc)
         kc.execute("import time; time.sleep(30)")
         wait_for(
             lambda: any(

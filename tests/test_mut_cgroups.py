@@ -273,6 +273,39 @@ def test_parse_mounts_reads_optional_fields_roots_and_escapes():
     assert cgroups.parse_mounts(None) == {}
 
 
+# A mount with an empty source: the kernel writes the empty field, so two spaces follow
+# the type (``- tmpfs  rw``); split on every space, the super options stay in place.
+EMPTY_SOURCE = (
+    "31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs  rw,mode=755\n"
+    "35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup  rw,memory\n"
+    "39 31 0:36 / /sys/fs/cgroup/pids rw,relatime - cgroup  rw,pids\n"
+    "41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2  rw\n"
+)
+
+
+def test_parse_mounts_with_an_empty_source_keeps_the_controllers():
+    assert cgroups.parse_mounts(EMPTY_SOURCE) == {
+        "rw": [("/", "/sys/fs/cgroup/memory"), ("/", "/sys/fs/cgroup/pids")],
+        "memory": [("/", "/sys/fs/cgroup/memory")],
+        "pids": [("/", "/sys/fs/cgroup/pids")],
+        "cgroup2": [("/", "/sys/fs/cgroup/unified")],
+    }
+
+
+def test_the_memory_limit_is_read_when_the_mount_has_no_source(tmp_path):
+    from fixtures_memory import v1_files
+
+    from wizard.probes import memory
+
+    files = v1_files(
+        "/job",
+        {"/job": {"memory.limit_in_bytes": str(300 << 20) + "\n", "memory.usage_in_bytes": "5\n"}},
+        mountinfo=EMPTY_SOURCE,
+    )
+    out = memory.probe(build(tmp_path, files), oom_log=False)
+    assert out["limit_bytes"] == 300 << 20
+
+
 def test_default_mounts(tmp_path):
     bare = SysRoot(str(tmp_path / "bare"))
     usual = {"memory": [("/", "/sys/fs/cgroup/memory")], "pids": [("/", "/sys/fs/cgroup/pids")]}

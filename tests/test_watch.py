@@ -274,7 +274,9 @@ class Scene:
         )
         kc.load_connection_file()
         kc.start_channels()
-        kc.wait_for_ready(timeout=60)
+        import jupyter_fixtures
+
+        jupyter_fixtures.wait_kernel_ready(kc)
         return kc
 
     def fire(self, name, code):
