@@ -50,6 +50,7 @@ PLACEHOLDERS = {
     "IMAGE": "a Docker image",
     "CONTAINER": "a Docker container's name or id",
     "POD": "a Kubernetes pod's name",
+    "NAMESPACE": "the Kubernetes namespace the hub is installed in",
     "JOBID": "a Slurm job's number",
 }
 
