@@ -190,6 +190,7 @@ def load(serverapp):
 
             ext = Extension(conf.resolved_db(), conf.resolved_interval(), log)
             provisioner.set_sink(ext)
+            provisioner.make_default(serverapp)
             ext.start()
             _current = ext
         watch_own_kernels(serverapp, _current)

@@ -6,9 +6,12 @@ and no one else's), its return code the first time ``poll()`` or ``wait()`` know
 and whether the server asked it to stop (``shutdown_requested``, ``terminate``,
 ``kill``: unless it was already dead, then it crashed first). It is registered under
 the ``jupyter_client.kernel_provisioners`` entry point as ``kernel-wizard-local``, and
-the package's own config file (``jupyter_server_config.d/kernel_wizard.json``) makes it
-``KernelProvisionerFactory.default_provisioner_name``. A kernelspec that names another
-provisioner keeps it: those kernels are sampled (see ``extension``), not hooked.
+the extension makes it ``KernelProvisionerFactory.default_provisioner_name`` when it
+loads (``make_default``), unless that option or ``$JUPYTER_DEFAULT_PROVISIONER_NAME``
+is set: jupyter_server reads only ``jpserver_extensions`` from the package's
+``jupyter_server_config.d`` file, so the default cannot be set there. A kernelspec
+that names another provisioner keeps it: those kernels are sampled (see
+``extension``), not hooked.
 
 With the extension not loaded (no recorder running), it is exactly a LocalProvisioner.
 """
@@ -26,6 +29,27 @@ def set_sink(sink):
     """Where launches and exits go (the running ``extension.Extension``), or None."""
     global _sink
     _sink = sink
+
+
+def make_default(serverapp):
+    """Make this provisioner the default of the server's kernels, unless one is chosen."""
+    import os
+
+    from jupyter_client.provisioning import KernelProvisionerFactory
+
+    chosen = serverapp.config.get("KernelProvisionerFactory", {})
+    if "default_provisioner_name" in chosen or os.environ.get(
+        KernelProvisionerFactory.default_provisioner_name_env
+    ):
+        serverapp.log.info(
+            "wizard.server_ext: a default kernel provisioner is configured: "
+            "its kernels' endings are sampled, not reported exactly"
+        )
+        return False
+    KernelProvisionerFactory.instance(parent=serverapp.kernel_manager).default_provisioner_name = (
+        NAME
+    )
+    return True
 
 
 class WizardProvisioner(LocalProvisioner):
