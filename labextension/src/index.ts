@@ -53,11 +53,6 @@ async function requestAPI<T>(
   return data as T;
 }
 
-function basename(path: string): string {
-  const parts = path.split('/');
-  return parts[parts.length - 1];
-}
-
 /**
  * The open notebook whose kernel has this id, if any.
  */
@@ -90,7 +85,9 @@ function size(bytes: number | null): string {
     return 'memory unknown';
   }
   const mib = bytes / (1 << 20);
-  return mib >= 1024 ? `${(mib / 1024).toFixed(1)} GiB` : `${mib.toFixed(0)} MiB`;
+  return mib >= 1024
+    ? `${(mib / 1024).toFixed(1)} GiB`
+    : `${mib.toFixed(0)} MiB`;
 }
 
 function duration(seconds: number | null): string {
@@ -244,7 +241,7 @@ async function showDetails(
 ): Promise<void> {
   const node = document.createElement('div');
   const link = document.createElement('a');
-  link.href = death.url ?? "";
+  link.href = death.url ?? '';
   link.target = '_blank';
   link.rel = 'noopener';
   link.className = 'kernel-wizard-details-link';
@@ -296,7 +293,8 @@ function announce(
     },
     {
       label: 'Halt idle kernels',
-      caption: 'Lists the idle kernels of this server first; a busy one is never halted',
+      caption:
+        'Lists the idle kernels of this server first; a busy one is never halted',
       callback: (event: MouseEvent) => {
         event.preventDefault();
         void haltIdle(settings, spare);
