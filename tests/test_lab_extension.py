@@ -378,7 +378,6 @@ def test_lab_names_the_cause(tmp_path):
             cg.add(server.pid)  # before any kernel starts: they are born in the cgroup
             other.start()
             theirs = other.create_session("idle.ipynb")["kernel"]["id"]
-            other.execute(theirs, "y = 2")
             with browser_context(tmp_path) as context:
                 page = _open(context, server, "big.ipynb", errors)
                 _idle(server, "big.ipynb")
