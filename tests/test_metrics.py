@@ -549,3 +549,30 @@ def test_metrics_benchmark_reports_its_figures():
         assert re.search(rf"{name} extension: +\d+\.\d+ ms per scrape \(median\)", out), out
     assert re.search(r"ratio with / without \(median\): \d+\.\d+", out), out
     assert 'kernel memory series: 1 (jupyter_kernel_memory_bytes{kernel_name="sleeper"})' in out
+
+
+def test_every_death_series_of_a_seen_kernelspec_starts_at_0():
+    from wizard.diagnosis import signals
+    from wizard.server import metrics
+
+    counter = metrics.DeathCounter()
+    counter.seen("python3")
+    got = {(lab["cause"], lab["signal"]): n for lab, n in counter.samples()}
+    expected = {("oom-kill", "SIGKILL"), ("exit", ""), ("unknown", "")}
+    expected |= {("signal", name) for name in signals.BY_NAME}
+    assert set(got) == expected and set(got.values()) == {0}
+    counter.record({"cause": "signal", "signal": "SIGSEGV", "kernel_name": "python3"})
+    counter.seen("python3")  # seen again: nothing is reset
+    got = {(lab["cause"], lab["signal"]): n for lab, n in counter.samples()}
+    assert got[("signal", "SIGSEGV")] == 1
+
+
+def test_share_is_each_group_against_its_own_limit():
+    from wizard.server import metrics
+
+    groups = metrics.Groups()
+    for i in range(9):  # nine kernels of 50 MB, each in its own 400 MiB cgroup
+        groups.add(50 << 20, 400 << 20, f"/kernels/k{i}")
+    assert groups.share() == 50 / 400  # not 9 * 50 MB against the smallest limit
+    groups.add(390 << 20, 400 << 20, "/kernels/k0")  # one cgroup goes over
+    assert groups.share() > 1
