@@ -539,14 +539,28 @@ def _state(server, kid):
     return next((k["execution_state"] for k in server.kernels() if k["id"] == kid), None)
 
 
-def _fire(server, kid, code):
+def _ready_client(server, kid, tries=5):
+    """A client of a kernel that answered kernel_info. Under load, jupyter_client's
+    1-second heartbeat check can call a live kernel dead: ask again while it runs."""
     from jupyter_client import BlockingKernelClient
 
-    kc = BlockingKernelClient(connection_file=str(server.connection_file(kid)))
-    kc.load_connection_file()
-    kc.start_channels()
+    for attempt in range(tries):
+        kc = BlockingKernelClient(connection_file=str(server.connection_file(kid)))
+        kc.load_connection_file()
+        kc.start_channels()
+        try:
+            kc.wait_for_ready(timeout=60)
+            return kc
+        except RuntimeError:
+            kc.stop_channels()
+            if attempt == tries - 1 or not _alive(server.kernel_pid(kid)):
+                raise
+    raise AssertionError("unreachable")
+
+
+def _fire(server, kid, code):
+    kc = _ready_client(server, kid)
     try:
-        kc.wait_for_ready(timeout=60)
         msg_id = kc.execute(code)
         while True:  # the kernel took it: it said it is busy with this request
             msg = kc.get_iopub_msg(timeout=60)

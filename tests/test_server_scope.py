@@ -116,10 +116,18 @@ def test_each_server_halts_and_reports_its_own_kernels_only(tmp_path):
         assert a_idle in seen_by_a  # its own shutdown, recorded (notify false)
         seen_by_b = {d["kernel_id"] for d in b.api("GET", "api/kernel-wizard/deaths")["deaths"]}
         assert a_idle not in seen_by_b
+
+        # Details: the answering server is never "refusing"; only its own kernels' deaths
+        text = a.api("GET", "api/kernel-wizard/report")["text"]
+        assert "Kernel wizard" in text and "refus" not in text, text
+        assert "crash.ipynb" not in text, text
+        text = b.api("GET", "api/kernel-wizard/report")["text"]
+        assert "refus" not in text and "crash.ipynb" in text, text
     finally:
         a.stop()
         b.stop()
-    assert "Traceback" not in a.log() + b.log()
+    # (the never-ready kernel prints its own KeyboardInterrupt when it is shut down)
+    assert "/wizard/" not in a.log() + b.log()
 
 
 def test_halt_body_and_bad_options_are_one_line(tmp_path):

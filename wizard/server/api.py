@@ -13,7 +13,9 @@ another server, and a death of a kernel this server never held is not answered.
     or restart that was asked for), and the section of the site that fits (``label``,
     ``url``). ``now`` is the server's clock, for the next ``since``.
 ``GET  /api/kernel-wizard/report``
-    The evidence, as ``python -m wizard --no-input -v`` prints it (``text``).
+    The evidence, as ``python -m wizard --no-input -v`` prints it (``text``), built in
+    a thread of this server (``wizard.server.report``): this server read in process,
+    its own kernels and deaths only.
 ``GET  /api/kernel-wizard/halt-idle?spare=ID``
     What halting would do (``shapes.HaltPlan``): the kernels that would be shut down
     (notebook relative to the root, memory, idle for), the memory freed, and the
@@ -29,7 +31,6 @@ answer is scrubbed of the token once more before it is sent.
 
 import json
 import os
-import sys
 import time
 
 from wizard.probes import servers
@@ -40,7 +41,6 @@ PREFIX = "api/kernel-wizard"
 PAGE_CONFIG_KEY = "kernelWizardApi"  # the plugin asks only when the page config has it
 MAX_LIMIT = 200
 DEFAULT_SINCE = 3600.0  # without ``since``: the last hour
-REPORT_TIMEOUT = 60.0
 
 
 def death_answer(d, docs_base=None):
@@ -129,37 +129,6 @@ def deaths(db_path, query, now, docs_base=None, own=None, serverapp=None):
     if errors:
         answer["error"] = errors[0]
     return answer
-
-
-# ---------------------------------------------------------------------------
-# The wizard itself, run beside the server
-
-
-async def run_wizard(argv, timeout):
-    """``(exit code, stdout, stderr)`` of ``python -m wizard ARGV``; never raises on a hang."""
-    import asyncio
-
-    env = dict(os.environ, NO_COLOR="1", TERM="dumb", PYTHONUNBUFFERED="1")
-    for k in ("JUPYTER_TOKEN", "JPY_API_TOKEN", "JUPYTERHUB_API_TOKEN", "FORCE_COLOR"):
-        env.pop(k, None)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "wizard",
-        *argv,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env,
-    )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout)
-    except asyncio.TimeoutError:
-        proc.kill()
-        await proc.wait()
-        what = " ".join(argv) or "report"
-        return None, "", f"the wizard ({what}) did not finish in {timeout:g} s"
-    return proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
 
 
 def _ids(value, name):
@@ -259,11 +228,21 @@ def _handlers():
         @tornado.web.authenticated
         @authorized
         async def get(self):
-            argv = ["--no-input", "-v"]
-            if self.docs_base():
-                argv += ["--docs-url", self.docs_base()]
-            code, out, err = await run_wizard(argv, REPORT_TIMEOUT)
-            text = out if out.strip() else err.strip()
+            import asyncio
+
+            from wizard.server import own_kernels, report
+
+            own = await own_kernels.snapshot(self.serverapp, measure=False)
+            ext = self.ext()
+            with ext.mutex:
+                ids = set(ext.own_ids)
+            loop = asyncio.get_running_loop()
+            try:
+                code, text = await loop.run_in_executor(
+                    None, report.build, own, ids, self.docs_base()
+                )
+            except Exception as exc:  # one line, never a traceback
+                code, text = None, f"the report failed: {type(exc).__name__}: {exc}"
             self.answer({"schema": SCHEMA, "exit_code": code, "text": text})
 
     class HaltIdleHandler(Base):
