@@ -47,13 +47,26 @@ def start():
     root = Path(tempfile.mkdtemp(prefix="bystander-"))
     token = secrets.token_hex(16)
     env = {k: v for k, v in os.environ.items() if k != "JUPYTER_RUNTIME_DIR"}
-    cmd = [sys.executable, "-m", "jupyter_server", f"--IdentityProvider.token={token}",
-           "--ServerApp.port=0", "--ServerApp.open_browser=False", f"--ServerApp.root_dir={root}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "jupyter_server",
+        f"--IdentityProvider.token={token}",
+        "--ServerApp.port=0",
+        "--ServerApp.open_browser=False",
+        f"--ServerApp.root_dir={root}",
+    ]
     if os.geteuid() == 0:
         cmd.append("--allow-root")
-    log = open(root / "server.log", "wb")
-    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
+    with open(root / "server.log", "wb") as log:  # the child keeps its own copy
+        proc = subprocess.Popen(
+            cmd,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     info = Path(jupyter_runtime_dir()) / f"jpserver-{proc.pid}.json"
     for _ in range(600):
         if info.exists():

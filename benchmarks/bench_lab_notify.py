@@ -27,7 +27,6 @@ import re
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -100,9 +99,7 @@ def run(kills, idle_seconds):
                     latencies.append(page_at - server_at)
                 mine, every = [], []
                 page.on("request", lambda r: every.append(r.url))
-                page.on(
-                    "request", lambda r: "/api/kernel-wizard" in r.url and mine.append(r.url)
-                )
+                page.on("request", lambda r: "/api/kernel-wizard" in r.url and mine.append(r.url))
                 page.wait_for_timeout(idle_seconds * 1000)
                 page.close()
         finally:

@@ -29,21 +29,45 @@ def _source(tmp_path):
 
     version = jupyter_server.__version__
     done = subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-         f"jupyter_server=={version}", "-d", str(tmp_path)],
-        capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--no-binary",
+            ":all:",
+            f"jupyter_server=={version}",
+            "-d",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     need(done.returncode == 0, f"jupyter_server {version}'s sdist: {done.stderr[-300:]}")
     sdist = next(tmp_path.glob("jupyter_server-*.tar.gz"))
     with tarfile.open(sdist) as tar:
         tar.extractall(tmp_path, filter="data")
-    return next(p for p in tmp_path.iterdir() if p.is_dir() and p.name.startswith("jupyter_server-"))
+    return next(
+        p for p in tmp_path.iterdir() if p.is_dir() and p.name.startswith("jupyter_server-")
+    )
 
 
 def _run(src, plugin):
     env = dict(os.environ, PYTHONPATH=str(HERE / "jupyter_server_suite"))
-    args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
-            "--timeout=120", *SUITES]
+    args = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:randomly",
+        "--timeout=120",
+        *SUITES,
+    ]
     if plugin:
         args[3:3] = ["-p", "kernel_wizard_enabled"]
     return subprocess.run(args, cwd=src, env=env, capture_output=True, text=True, timeout=1800)

@@ -275,9 +275,13 @@ def test_server_metrics_after_real_deaths_scraped_by_prometheus(tmp_path):
                 assert total(found, "jupyter_kernel_memory_limit_bytes") == limit
                 assert tree_rss(ks["done.ipynb"]["pid"]) > 40 << 20  # the child counts
                 # Prometheus has seen the counters at 0 before anything dies
+                # (every death series of a seen kernelspec, SIGSEGV's too)
                 wait_for(
                     "a first scrape",
-                    lambda: prom.query('jupyter_kernel_deaths_total{cause="oom-kill"}'),
+                    lambda: (
+                        prom.query('jupyter_kernel_deaths_total{signal="SIGSEGV"}')
+                        and prom.query('jupyter_kernel_deaths_total{cause="oom-kill"}')
+                    ),
                 )
 
                 scene.fire("crash.ipynb", SEGFAULT)
@@ -312,7 +316,17 @@ def test_server_metrics_after_real_deaths_scraped_by_prometheus(tmp_path):
                     return got if got.get("oom-kill") == 1 and got.get("signal") == 1 else None
 
                 got = wait_for("the deaths by cause in Prometheus", by_cause)
-                assert set(got) <= {"oom-kill", "signal"}, got
+                assert set(got) <= {"oom-kill", "signal", "exit", "unknown"}, got
+
+                # the first segfault of this fresh server is seen by increase()
+                def first_segfault():
+                    rows = prom.query(
+                        'sum(increase(jupyter_kernel_deaths_total{signal="SIGSEGV"}[2m]))'
+                    )
+                    v = float(rows[0]["value"][1]) if rows else 0.0
+                    return v if v >= 0.9 else None
+
+                assert 0.9 <= wait_for("increase() of the first segfault", first_segfault) < 1.6
                 # every dashboard query is accepted, and the shipped rules run there
                 for expr in dashboard_queries():
                     prom.query(expr)

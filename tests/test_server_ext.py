@@ -123,7 +123,6 @@ def _ts_interfaces():
 
 
 def test_the_plugin_and_the_server_name_the_same_fields():
-    from typing import get_type_hints
 
     from wizard.server import events, shapes
 
@@ -134,7 +133,7 @@ def test_the_plugin_and_the_server_name_the_same_fields():
         (shapes.HaltPlan, "IHaltPlan"),
         (shapes.HaltAnswer, "IHaltAnswer"),
     ):
-        assert set(get_type_hints(py)) == ts[name], name
+        assert set(py.__annotations__) == ts[name], name
     assert set(events.DEATH_FIELDS) == ts["IDeath"]
 
 

@@ -139,7 +139,7 @@ def test_halt_body_and_bad_options_are_one_line(tmp_path):
         env={"WIZARD_DB": str(db)},
     )
     with server:
-        with pytest.raises(RuntimeError, match="HTTP 400.*kernel_ids"):
+        with pytest.raises(RuntimeError, match=r"HTTP 400.*kernel_ids"):
             server.api("POST", "api/kernel-wizard/halt-idle", {"idle_seconds": 0})
         plan = server.api("GET", "api/kernel-wizard/halt-idle")
         log = server.log()

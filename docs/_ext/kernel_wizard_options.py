@@ -25,9 +25,7 @@ def _text(node):
 def read_options(path=SOURCE):
     """``[(name, type name, default, help)]`` in the order the class defines them."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    cls = next(
-        (n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == CLASS), None
-    )
+    cls = next((n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == CLASS), None)
     if cls is None:
         raise ExtensionError(f"{path}: no class {CLASS}")
     out = []

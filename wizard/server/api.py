@@ -145,7 +145,7 @@ def parse_halt_body(raw):
     try:
         body = json.loads(raw or "")
     except ValueError:
-        raise BadRequest("the body must be JSON: {\"kernel_ids\": [...]}") from None
+        raise BadRequest('the body must be JSON: {"kernel_ids": [...]}') from None
     if not isinstance(body, dict) or "kernel_ids" not in body:
         raise BadRequest("the body must be a JSON object with kernel_ids")
     return _ids(body["kernel_ids"], "kernel_ids"), _ids(body.get("spare") or [], "spare")

@@ -216,7 +216,9 @@ class MemoryReader:
             lim = reading.get("limit_bytes") or self.host_total
             if lim is not None:
                 limit[name] = min(limit.get(name, lim), lim)
-                groups.add(rss, lim, reading.get("limit_path") if reading.get("limit_bytes") else None)
+                groups.add(
+                    rss, lim, reading.get("limit_path") if reading.get("limit_bytes") else None
+                )
         own = self.cgroup(own_pid, now, cache)
         ooms = (own or {}).get("oom_kills")
         return build(counter.samples(), memory, limit, ooms, groups.share())

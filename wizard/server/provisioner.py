@@ -46,9 +46,9 @@ def make_default(serverapp):
             "its kernels' endings are sampled, not reported exactly"
         )
         return False
-    KernelProvisionerFactory.instance(parent=serverapp.kernel_manager).default_provisioner_name = (
-        NAME
-    )
+    KernelProvisionerFactory.instance(
+        parent=serverapp.kernel_manager
+    ).default_provisioner_name = NAME
     return True
 
 

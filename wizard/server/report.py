@@ -37,8 +37,12 @@ def build(own, own_ids, docs_url=None, server_pid=None):
     facts["errors"] = [e for e in facts.get("errors") or [] if f"pid {pid}" not in str(e)]
     findings = rules.evaluate(facts, docs_map.docs_base(docs_url))
     out = io.StringIO()
-    ctx = Context(stdin=io.StringIO(), stdout=out, stderr=io.StringIO(),
-                  environ={"NO_COLOR": "1", "TERM": "dumb"})
+    ctx = Context(
+        stdin=io.StringIO(),
+        stdout=out,
+        stderr=io.StringIO(),
+        environ={"NO_COLOR": "1", "TERM": "dumb"},
+    )
     render_text.write(ctx, facts, findings, verbose=True)
     code = exitcodes.PROBLEM if findings else exitcodes.OK
     return code, out.getvalue()
