@@ -591,3 +591,21 @@ def _recorded(db, pid, cause):
         d["pid"] == pid and d["cause"] == cause
         for d in historydb.recent_deaths(str(db), since_seconds=600)
     )
+
+
+@pytest.mark.server
+@pytest.mark.oom
+@pytest.mark.browser
+def test_notify_benchmark_reports_its_figures():
+    """benchmarks/bench_lab_notify.py runs (one kill, a short idle time) and says all."""
+    done = subprocess.run(
+        [sys.executable, "benchmarks/bench_lab_notify.py", "--kills", "1", "--idle-seconds", "3"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = done.stdout
+    assert re.search(r"over 1 OOM kills: median \d+ ms \(target <= 500\), worst \d+ ms", out), out
+    assert re.search(r"requests the plugin sent from an idle tab in 3 s: 0 \(target 0\)", out), out

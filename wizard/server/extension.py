@@ -163,12 +163,23 @@ class Extension:
             if self.on_death is not None:
                 for d in stored:
                     self.on_death(d)
+            own = self._own_pids()
             for e in rec.errors:
-                self._warn(e)
+                if _about_own(e, own):
+                    self._warn(e)
         except Exception as exc:  # keep recording; one line per kind of failure
             from wizard.base.failure import where as _where
 
             self._warn(f"recording failed: {type(exc).__name__} at {_where(exc)}: {exc}")
+
+
+def _about_own(error, own_pids):
+    """Whether a recorder error concerns this server (not another process's kernel)."""
+    words = str(error).split()
+    if len(words) >= 3 and words[0] == "kernel" and words[1] == "pid":
+        pid = words[2].rstrip(":")
+        return pid.isdigit() and int(pid) in own_pids
+    return True
 
 
 def current():
