@@ -179,3 +179,17 @@ def test_options_are_typed_validated_and_listed():
         "wizard.server_ext: KernelWizard.halt_idle_after must be at least 5 s; "
         "using the defaults for it"
     ]
+
+
+def test_the_site_table_is_the_class():
+    import sys
+
+    from conftest import ROOT
+
+    from wizard.server import config
+
+    sys.path.insert(0, str(ROOT / "docs" / "_ext"))
+    import kernel_wizard_options
+
+    site = {(n, k, d, h) for n, k, d, h in kernel_wizard_options.read_options()}
+    assert site == set(config.options())
