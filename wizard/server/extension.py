@@ -29,6 +29,7 @@ class Extension:
         self.server_pid = server_pid or os.getpid()
         self.own_pids = {}  # pid -> kernel id: this server's kernel processes now
         self.own_ids = set()  # every kernel id this server has held since it started
+        self.exact_pids = set()  # launched by WizardProvisioner: their ends come by put()
         self.on_death = None  # called on the recorder thread with each stored death
         self.interval = interval
         self.log = log
@@ -52,6 +53,7 @@ class Extension:
         with self.mutex:
             if proc is not None:
                 self.own_pids[proc.pid] = prov.kernel_id
+                self.exact_pids.add(proc.pid)
             if prov.kernel_id:
                 self.own_ids.add(prov.kernel_id)
 
@@ -157,7 +159,9 @@ class Extension:
                 )
             if sample and self.sampling:
                 for d in rec.sample():
-                    if d.get("status_source") != "server":
+                    with self.mutex:
+                        exact = d.get("pid") in self.exact_pids
+                    if not exact and d.get("status_source") != "server":
                         metrics.deaths.record(d)  # a kernel of another provisioner
                         stored.append(d)
             if self.on_death is not None:
