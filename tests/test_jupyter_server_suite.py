@@ -1,5 +1,6 @@
 """jupyter_server's own tests of kernels and sessions, with wizard.server_ext loaded
-into every server they start, pass as they do without it.
+into every server they start, pass as they do without it: the same tests pass, and
+the same fail (a few of its websocket tests fail here with or without the extension).
 
 The tests come from jupyter_server's sdist of the installed version (``pip download
 --no-binary``: the wheel has no tests); ``jupyter_server_suite/kernel_wizard_enabled.py``
@@ -73,11 +74,22 @@ def _run(src, plugin):
     return subprocess.run(args, cwd=src, env=env, capture_output=True, text=True, timeout=1800)
 
 
+def _outcome(run):
+    """``(passed count, {failed test ids})`` from pytest's summary."""
+    import re
+
+    failed = set(re.findall(r"^FAILED (\S+)", run.stdout, re.M))
+    passed = re.search(r"(\d+) passed", run.stdout)
+    return (int(passed.group(1)) if passed else 0), failed
+
+
 def test_kernels_and_sessions_suites_pass_with_the_extension(tmp_path):
     src = _source(tmp_path)
     without = _run(src, plugin=False)
     with_it = _run(src, plugin=True)
     assert "kernel-wizard extension loaded: True" in with_it.stdout, with_it.stdout[-3000:]
-    tail = lambda r: r.stdout.strip().splitlines()[-1]  # noqa: E731
-    print(f"\nwithout: {tail(without)}\nwith:    {tail(with_it)}")
-    assert with_it.returncode == without.returncode == 0, with_it.stdout[-5000:]
+    base, got = _outcome(without), _outcome(with_it)
+    print(f"\nwithout: {base[0]} passed, failed {sorted(base[1])}")
+    print(f"with:    {got[0]} passed, failed {sorted(got[1])}")
+    assert base[0] > 100, without.stdout[-3000:]  # the suites ran
+    assert got == base, with_it.stdout[-5000:]
