@@ -97,6 +97,7 @@ def run(kills, idle_seconds):
                     lab._wait(lambda n=n: len(server_times(server.log_path.read_text())) >= n)
                     server_at = server_times(server.log_path.read_text())[n - 1]
                     latencies.append(page_at - server_at)
+                    lab._dismiss_dialogs(page)  # JupyterLab's own "Kernel Restarting"
                 mine, every = [], []
                 page.on("request", lambda r: every.append(r.url))
                 page.on("request", lambda r: "/api/kernel-wizard" in r.url and mine.append(r.url))
