@@ -75,7 +75,8 @@ def run(kills, idle_seconds):
     tmp = Path(tempfile.mkdtemp(prefix="bench-lab-notify-"))
     server = jupyter_fixtures.JupyterServer(
         tmp / "server",
-        extra_args=[lab.ENABLE],
+        # kills in a row: the server's restarter would give up after 5 quick deaths
+        extra_args=[lab.ENABLE, "--KernelRestarter.restart_limit=1000"],
         env={"WIZARD_DB": str(tmp / "history.sqlite3"), "WIZARD_WATCH_INTERVAL": "0.5"},
     )
     latencies = []
@@ -97,6 +98,7 @@ def run(kills, idle_seconds):
                     lab._wait(lambda n=n: len(server_times(server.log_path.read_text())) >= n)
                     server_at = server_times(server.log_path.read_text())[n - 1]
                     latencies.append(page_at - server_at)
+                    print(f"kill {n}: {latencies[-1] * 1000:.0f} ms", file=sys.stderr, flush=True)
                     lab._dismiss_dialogs(page)  # JupyterLab's own "Kernel Restarting"
                 mine, every = [], []
                 page.on("request", lambda r: every.append(r.url))
