@@ -33,6 +33,7 @@ extensions = [
     "sphinx_design",
     "sphinx_copybutton",
     "wizard_site",
+    "kernel_wizard_options",
 ]
 
 root_doc = "index"

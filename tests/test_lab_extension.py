@@ -4,7 +4,8 @@ A Jupyter server with JupyterLab and Notebook 7 runs inside a child memory cgrou
 with wizard.server_ext; headless Chromium (Debian's) opens notebooks in it. A cell
 that allocates past the limit is OOM-killed and the notification names the notebook,
 the out-of-memory killer, the memory and the limit, with a link to the site's memory
-section; "Halt idle kernels" halts an idle kernel and spares a busy one; a segfault
+section; "Halt idle kernels" lists what it would do in a dialog and, once confirmed,
+halts this server's idle kernel, never a busy one nor another server's; a segfault
 gives SIGSEGV; a restart from the Kernel menu gives nothing. The API refuses a request
 without the token and never answers with the token or a kernel key. Without the
 server extension the page is silent. The committed build is checked to be current.
@@ -40,7 +41,8 @@ HOG = "hog = [b'x' * (10 << 20) for _ in range(150)]"
 SEGFAULT = "import ctypes; ctypes.string_at(0)"
 BUSY = "import time; time.sleep(600)"
 SCREENSHOT = ROOT / "docs" / "img" / "lab-notification.png"
-NOTIFY_WITHIN = 10.0  # seconds from the kernel's death to the notification
+NOTIFY_TIMEOUT = 60.0  # a wait for state; how fast is benchmarks/bench_lab_notify.py's
+HALT_AFTER = 5  # --KernelWizard.halt_idle_after for the browser test
 CHROMIUM = "/usr/bin/chromium"
 
 
@@ -360,10 +362,13 @@ def test_lab_names_the_cause(tmp_path):
     db = tmp_path / "history.sqlite3"
     server = jupyter_fixtures.JupyterServer(
         tmp_path / "server",
-        extra_args=[ENABLE],
+        extra_args=[ENABLE, f"--KernelWizard.halt_idle_after={HALT_AFTER}"],
         env={"WIZARD_DB": str(db), "WIZARD_WATCH_INTERVAL": "0.5"},
     )
-    times = {}
+    # another server of the same user, in the same runtime dir, with an idle kernel
+    other = jupyter_fixtures.JupyterServer(tmp_path / "other")
+    other.runtime_dir = server.runtime_dir
+    other.env["JUPYTER_RUNTIME_DIR"] = str(server.runtime_dir)
     errors = []
     with child_cgroup(LIMIT, prefix="wizard-lab") as cg:
         try:
@@ -371,6 +376,8 @@ def test_lab_names_the_cause(tmp_path):
             _notebook(server.root_dir / "big.ipynb", HOG)
             server.start()
             cg.add(server.pid)  # before any kernel starts: they are born in the cgroup
+            other.start()
+            theirs = other.create_session("idle.ipynb")["kernel"]["id"]
             with browser_context(tmp_path) as context:
                 page = _open(context, server, "big.ipynb", errors)
                 _idle(server, "big.ipynb")
@@ -380,9 +387,7 @@ def test_lab_names_the_cause(tmp_path):
                 pid = server.kernel_pid(kid)
                 while _alive(pid):
                     time.sleep(0.05)
-                died = time.monotonic()
-                toast = _toast(page, "out-of-memory", NOTIFY_WITHIN)
-                times["oom notification"] = time.monotonic() - died
+                toast = _toast(page, "out-of-memory", NOTIFY_TIMEOUT)
                 text = toast.inner_text()
                 assert "big.ipynb's kernel was killed by the out-of-memory killer holding" in text
                 assert "of its 400 MiB limit" in text, text
@@ -393,16 +398,38 @@ def test_lab_names_the_cause(tmp_path):
                 SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
                 toast.screenshot(path=str(SCREENSHOT))
 
-                # Halt idle kernels: an idle kernel goes, a busy one stays
+                # An idle tab asks nothing: deaths come on the event stream
+                asked = []
+                page.on("request", lambda r: "/api/kernel-wizard" in r.url and asked.append(r.url))
+                page.wait_for_timeout(3000)
+                assert asked == [], asked
+
+                # Halt idle kernels: a dialog first; then this server's idle kernel goes,
+                # a busy one stays, and so does the other server's idle kernel
                 idle = server.create_session("idle.ipynb")["kernel"]["id"]
                 busy = server.create_session("busy.ipynb")["kernel"]["id"]
                 _fire(server, idle, "x = 1")
                 _fire(server, busy, BUSY)
                 _wait(lambda: _state(server, busy) == "busy" and _state(server, idle) == "idle")
+                time.sleep(HALT_AFTER + 1)
                 toast.get_by_text("Halt idle kernels").click()
+                plan = page.locator(".jp-Dialog .kernel-wizard-halt-plan")
+                plan.wait_for()
+                halt_list = plan.locator(".kernel-wizard-halt-list li")
+                assert halt_list.count() == 1, plan.inner_text()
+                assert halt_list.first.inner_text().startswith("idle.ipynb: "), plan.inner_text()
+                assert "idle for" in halt_list.first.inner_text()
+                assert "freeing about" in plan.inner_text()
+                left = plan.locator(".kernel-wizard-left-list").inner_text()
+                assert "busy.ipynb: busy running code" in left, left
+                assert "big.ipynb: the notebook you are looking at" in left, left
+                assert idle in {k["id"] for k in server.kernels()}  # nothing happened yet
+                page.locator(".jp-Dialog .jp-mod-accept").click()
                 _toast(page, "Halted 1 idle kernel", 60)
                 ids = {k["id"] for k in server.kernels()}
                 assert idle not in ids and busy in ids and kid in ids, ids
+                assert theirs in {k["id"] for k in other.kernels()}
+                assert _alive(other.kernel_pid(theirs))
                 server.delete_kernel(busy)
 
                 # A segfault, then a restart asked for from the Kernel menu
@@ -414,9 +441,7 @@ def test_lab_names_the_cause(tmp_path):
                 _run_first_cell(page)
                 while _alive(pid):
                     time.sleep(0.05)
-                died = time.monotonic()
-                toast = _toast(page, "SIGSEGV", NOTIFY_WITHIN)
-                times["segfault notification"] = time.monotonic() - died
+                toast = _toast(page, "SIGSEGV", NOTIFY_TIMEOUT)
                 assert "big.ipynb's kernel died of SIGSEGV in native code" in toast.inner_text()
                 href = toast.locator(".jp-toast-button.jp-mod-link").get_attribute("title")
                 assert href == docs_map.url_for("kernel-terminated-eliminate-jupyter")
@@ -440,21 +465,18 @@ def test_lab_names_the_cause(tmp_path):
                 page.locator(".lm-Menu-itemLabel", has_text="Restart Kernel…").first.click()
                 page.locator(".jp-Dialog .jp-mod-accept").click()
                 _wait(lambda: _recorded(db, pid, "shutdown"))
-                for _ in range(2):  # two of the page's asks after the restart was recorded
-                    with page.expect_response(lambda r: "/api/kernel-wizard/deaths" in r.url):
-                        pass
+                page.wait_for_timeout(2000)  # an event would have come by now
                 assert deaths.count() <= before  # no new one (older ones may have closed)
                 assert page.locator(".Toastify__toast", has_text="on request").count() == 0
                 page.close()
             log = server.log()
         finally:
             server.stop()
+            other.stop()
     assert load_errors == [], load_errors
     # A kernel killed mid-cell may print its own traceback into the server's log; none
     # may come from the extension.
     assert not ours_in_tracebacks(log), log
-    print(f"\nmeasured: {times}")
-    assert times["oom notification"] < NOTIFY_WITHIN
 
 
 @pytest.mark.server
@@ -517,14 +539,28 @@ def _state(server, kid):
     return next((k["execution_state"] for k in server.kernels() if k["id"] == kid), None)
 
 
-def _fire(server, kid, code):
+def _ready_client(server, kid, tries=5):
+    """A client of a kernel that answered kernel_info. Under load, jupyter_client's
+    1-second heartbeat check can call a live kernel dead: ask again while it runs."""
     from jupyter_client import BlockingKernelClient
 
-    kc = BlockingKernelClient(connection_file=str(server.connection_file(kid)))
-    kc.load_connection_file()
-    kc.start_channels()
+    for attempt in range(tries):
+        kc = BlockingKernelClient(connection_file=str(server.connection_file(kid)))
+        kc.load_connection_file()
+        kc.start_channels()
+        try:
+            kc.wait_for_ready(timeout=60)
+            return kc
+        except RuntimeError:
+            kc.stop_channels()
+            if attempt == tries - 1 or not _alive(server.kernel_pid(kid)):
+                raise
+    raise AssertionError("unreachable")
+
+
+def _fire(server, kid, code):
+    kc = _ready_client(server, kid)
     try:
-        kc.wait_for_ready(timeout=60)
         msg_id = kc.execute(code)
         while True:  # the kernel took it: it said it is busy with this request
             msg = kc.get_iopub_msg(timeout=60)
@@ -555,3 +591,21 @@ def _recorded(db, pid, cause):
         d["pid"] == pid and d["cause"] == cause
         for d in historydb.recent_deaths(str(db), since_seconds=600)
     )
+
+
+@pytest.mark.server
+@pytest.mark.oom
+@pytest.mark.browser
+def test_notify_benchmark_reports_its_figures():
+    """benchmarks/bench_lab_notify.py runs (one kill, a short idle time) and says all."""
+    done = subprocess.run(
+        [sys.executable, "benchmarks/bench_lab_notify.py", "--kills", "1", "--idle-seconds", "3"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = done.stdout
+    assert re.search(r"over 1 OOM kills: median \d+ ms \(target <= 500\), worst \d+ ms", out), out
+    assert re.search(r"requests the plugin sent from an idle tab in 3 s: 0 \(target 0\)", out), out

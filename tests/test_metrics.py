@@ -275,9 +275,13 @@ def test_server_metrics_after_real_deaths_scraped_by_prometheus(tmp_path):
                 assert total(found, "jupyter_kernel_memory_limit_bytes") == limit
                 assert tree_rss(ks["done.ipynb"]["pid"]) > 40 << 20  # the child counts
                 # Prometheus has seen the counters at 0 before anything dies
+                # (every death series of a seen kernelspec, SIGSEGV's too)
                 wait_for(
                     "a first scrape",
-                    lambda: prom.query('jupyter_kernel_deaths_total{cause="oom-kill"}'),
+                    lambda: (
+                        prom.query('jupyter_kernel_deaths_total{signal="SIGSEGV"}')
+                        and prom.query('jupyter_kernel_deaths_total{cause="oom-kill"}')
+                    ),
                 )
 
                 scene.fire("crash.ipynb", SEGFAULT)
@@ -312,7 +316,17 @@ def test_server_metrics_after_real_deaths_scraped_by_prometheus(tmp_path):
                     return got if got.get("oom-kill") == 1 and got.get("signal") == 1 else None
 
                 got = wait_for("the deaths by cause in Prometheus", by_cause)
-                assert set(got) <= {"oom-kill", "signal"}, got
+                assert set(got) <= {"oom-kill", "signal", "exit", "unknown"}, got
+
+                # the first segfault of this fresh server is seen by increase()
+                def first_segfault():
+                    rows = prom.query(
+                        'sum(increase(jupyter_kernel_deaths_total{signal="SIGSEGV"}[2m]))'
+                    )
+                    v = float(rows[0]["value"][1]) if rows else 0.0
+                    return v if v >= 0.9 else None
+
+                assert 0.9 <= wait_for("increase() of the first segfault", first_segfault) < 1.6
                 # every dashboard query is accepted, and the shipped rules run there
                 for expr in dashboard_queries():
                     prom.query(expr)
@@ -549,3 +563,30 @@ def test_metrics_benchmark_reports_its_figures():
         assert re.search(rf"{name} extension: +\d+\.\d+ ms per scrape \(median\)", out), out
     assert re.search(r"ratio with / without \(median\): \d+\.\d+", out), out
     assert 'kernel memory series: 1 (jupyter_kernel_memory_bytes{kernel_name="sleeper"})' in out
+
+
+def test_every_death_series_of_a_seen_kernelspec_starts_at_0():
+    from wizard.diagnosis import signals
+    from wizard.server import metrics
+
+    counter = metrics.DeathCounter()
+    counter.seen("python3")
+    got = {(lab["cause"], lab["signal"]): n for lab, n in counter.samples()}
+    expected = {("oom-kill", "SIGKILL"), ("exit", ""), ("unknown", "")}
+    expected |= {("signal", name) for name in signals.BY_NAME}
+    assert set(got) == expected and set(got.values()) == {0}
+    counter.record({"cause": "signal", "signal": "SIGSEGV", "kernel_name": "python3"})
+    counter.seen("python3")  # seen again: nothing is reset
+    got = {(lab["cause"], lab["signal"]): n for lab, n in counter.samples()}
+    assert got[("signal", "SIGSEGV")] == 1
+
+
+def test_share_is_each_group_against_its_own_limit():
+    from wizard.server import metrics
+
+    groups = metrics.Groups()
+    for i in range(9):  # nine kernels of 50 MB, each in its own 400 MiB cgroup
+        groups.add(50 << 20, 400 << 20, f"/kernels/k{i}")
+    assert groups.share() == 50 / 400  # not 9 * 50 MB against the smallest limit
+    groups.add(390 << 20, 400 << 20, "/kernels/k0")  # one cgroup goes over
+    assert groups.share() > 1

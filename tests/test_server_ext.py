@@ -107,3 +107,89 @@ def test_extension_beside_a_running_watch_adds_exit_statuses(tmp_path):
     assert d["recorded_by"] == "server,watch"
     assert d["notebook"].endswith("/crash.ipynb") and d["samples"]
     assert "wizard.server_ext: recording kernel deaths into" in log
+
+
+def _ts_interfaces():
+    import re
+
+    from conftest import ROOT
+
+    text = (ROOT / "labextension" / "src" / "shapes.ts").read_text()
+    out = {}
+    for m in re.finditer(r"interface (\w+)(?: extends (\w+))? \{(.*?)\n\}", text, re.S):
+        fields = set(re.findall(r"^\s+(\w+): ", m.group(3), re.M))
+        out[m.group(1)] = fields | out.get(m.group(2), set())
+    return out
+
+
+def test_the_plugin_and_the_server_name_the_same_fields():
+
+    from wizard.server import events, shapes
+
+    ts = _ts_interfaces()
+    for py, name in (
+        (shapes.OwnKernel, "IOwnKernel"),
+        (shapes.LeftKernel, "ILeftKernel"),
+        (shapes.HaltPlan, "IHaltPlan"),
+        (shapes.HaltAnswer, "IHaltAnswer"),
+    ):
+        assert set(py.__annotations__) == ts[name], name
+    assert set(events.DEATH_FIELDS) == ts["IDeath"]
+
+
+def test_death_answer_has_every_event_field():
+    from wizard.server import api, events
+
+    class App:
+        root_dir = "/home/u/work"
+
+    d = {"cause": "exit", "exit_code": 3, "notebook": "/home/u/work/a/b.ipynb", "time": 100.0}
+    d["started"] = 10.0
+    got = api.event_data(App(), d)
+    assert set(got) == set(events.DEATH_FIELDS)
+    assert got["notebook"] == "a/b.ipynb"
+    # it ran, then exited: not "a kernel that cannot start"
+    assert got["label"] != "kernel-cannot-start" and got["ran_cells"] is True
+
+
+def test_options_are_typed_validated_and_listed():
+    from traitlets.config import Config
+
+    from wizard.server import config
+
+    names = {o[0] for o in config.options()}
+    assert names == {"docs_url", "interval", "db", "halt_idle_after", "metrics"}
+    assert all(o[3] for o in config.options())  # every option has its help
+
+    import logging
+
+    from traitlets.config import LoggingConfigurable
+
+    lines = []
+    log = logging.getLogger("test-kernel-wizard-options")
+    handler = logging.Handler()
+    handler.emit = lambda record: lines.append(record.getMessage())
+    log.addHandler(handler)
+    app = LoggingConfigurable(
+        config=Config({"KernelWizard": {"halt_idle_after": 0.0, "interval": 1.0}}), log=log
+    )
+    conf = config.load(app)
+    assert conf.halt_idle_after == 60.0 and conf.interval == 1.0
+    assert lines == [
+        "wizard.server_ext: KernelWizard.halt_idle_after must be at least 5 s; "
+        "using the defaults for it"
+    ]
+
+
+def test_the_site_table_is_the_class():
+    import sys
+
+    from conftest import ROOT
+
+    from wizard.server import config
+
+    sys.path.insert(0, str(ROOT / "docs" / "_ext"))
+    import kernel_wizard_options
+
+    site = {(n, k, d, h) for n, k, d, h in kernel_wizard_options.read_options()}
+    assert site == set(config.options())

@@ -13,18 +13,26 @@ or for good, in ``jupyter_server_config.py``::
 
     c.ServerApp.jpserver_extensions = {"wizard.server_ext": True}
 
-It writes to the same database as ``python -m wizard watch`` (``$WIZARD_DB``, else
-the user's data dir; ``c.KernelWizard.db`` overrides it) and, when no ``watch``
-holds the database's lock, it also samples memory as ``watch`` does (every
-``c.KernelWizard.interval`` seconds, default 2, or ``$WIZARD_WATCH_INTERVAL``).
-With a ``watch`` running, it only adds the exit statuses; it takes over sampling
-when that ``watch`` stops.
+It writes to the same database as ``python -m wizard watch`` (``c.KernelWizard.db``,
+else ``$WIZARD_DB``, else the user's data dir) and, when no ``watch`` holds the
+database's lock, it also samples the memory of this server's kernels (every
+``c.KernelWizard.interval`` seconds, default 2). With a ``watch`` running, it only
+adds the exit statuses; it takes over sampling when that ``watch`` stops. Its options
+are one traitlets class, ``wizard.server.config.KernelWizard``.
 
-How: ``jupyter_client``'s ``LocalProvisioner`` is wrapped. ``poll()`` and
-``wait()`` report a process's return code the first time it is known;
-``shutdown_requested()``, ``terminate()`` and ``kill()`` mark the process as
-stopped on request (unless it was already dead: then it crashed first). Nothing
-else in the server changes, and a failure here is logged, never raised.
+Everything it does concerns this server's own kernels, those of
+``serverapp.kernel_manager``: it never asks another server. How:
+
+- ``wizard.server.provisioner.WizardProvisioner``, a jupyter_client ``LocalProvisioner``
+  registered under the ``jupyter_client.kernel_provisioners`` entry point and made the
+  default kernel provisioner when the extension loads, reports each kernel's launch
+  and its exit status (returncode -11 is SIGSEGV), and whether the server asked it to
+  stop. A kernel started with another provisioner is sampled instead: its ending is
+  inferred (the kernel log, its cgroup's OOM count, a zombie's status), not exact.
+- each death is an event on the server's event bus (``wizard.server.events``);
+- halting goes through the kernel manager (``wizard.server.own_kernels``).
+
+A failure here is logged, never raised.
 """
 
 

@@ -8,49 +8,27 @@ import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { ServerConnection } from '@jupyterlab/services';
 import { Widget } from '@lumino/widgets';
 
+import {
+  IDeath,
+  IDeaths,
+  IHaltAnswer,
+  IHaltPlan,
+  IOwnKernel,
+  IReport
+} from './shapes';
+
 /**
  * The key the server extension puts into the page config: without it there is no
- * API to ask, and the plugin stays silent.
+ * API to ask, and the plugin stays silent. The second key names the schema of its
+ * death events on the server's event bus.
  */
 const PAGE_CONFIG_KEY = 'kernelWizardApi';
+const EVENTS_KEY = 'kernelWizardApiEvents';
 const API = 'api/kernel-wizard';
+/** Only without an event stream (a frontend older than JupyterLab 4): ask every 2 s. */
 const POLL_MS = 2000;
 /** Seconds of overlap between polls: a death can be stored with an earlier time. */
 const OVERLAP_S = 60;
-
-/**
- * One kernel death, as GET api/kernel-wizard/deaths gives it.
- */
-interface IDeath {
-  time: number;
-  kernel_id: string | null;
-  notebook: string | null;
-  cause: string;
-  signal: string | null;
-  detail: string | null;
-  notify: boolean;
-  summary: string;
-  label: string;
-  url: string;
-}
-
-interface IDeaths {
-  now: number;
-  recording: boolean;
-  deaths: IDeath[];
-}
-
-interface IHaltAnswer {
-  ok: boolean;
-  error?: string;
-  halted: { notebook: string | null }[];
-  failed?: { notebook: string | null; error: string | null }[];
-  spared: { notebook: string | null; reason: string | null }[];
-}
-
-interface IReport {
-  text: string;
-}
 
 /**
  * Ask the server extension; the parsed JSON, or an Error with the server's one line.
@@ -73,11 +51,6 @@ async function requestAPI<T>(
     throw new Error((data && data.error) || `HTTP ${response.status}`);
   }
   return data as T;
-}
-
-function basename(path: string): string {
-  const parts = path.split('/');
-  return parts[parts.length - 1];
 }
 
 /**
@@ -107,38 +80,149 @@ function openNotebooks(tracker: INotebookTracker | null): number {
   return n;
 }
 
+function size(bytes: number | null): string {
+  if (bytes === null || bytes === undefined) {
+    return 'memory unknown';
+  }
+  const mib = bytes / (1 << 20);
+  return mib >= 1024
+    ? `${(mib / 1024).toFixed(1)} GiB`
+    : `${mib.toFixed(0)} MiB`;
+}
+
+function duration(seconds: number | null): string {
+  if (seconds === null || seconds === undefined) {
+    return 'unknown';
+  }
+  if (seconds < 120) {
+    return `${Math.round(seconds)} s`;
+  }
+  if (seconds < 7200) {
+    return `${Math.round(seconds / 60)} min`;
+  }
+  return `${(seconds / 3600).toFixed(1)} h`;
+}
+
+function nameOf(k: { path: string | null; kernel_id: string }): string {
+  return k.path ?? `kernel ${k.kernel_id.slice(0, 8)}`;
+}
+
+function listNode(
+  className: string,
+  items: { text: string; id: string }[]
+): HTMLElement {
+  const ul = document.createElement('ul');
+  ul.className = className;
+  for (const item of items) {
+    const li = document.createElement('li');
+    li.textContent = item.text;
+    li.dataset.kernelId = item.id;
+    ul.append(li);
+  }
+  return ul;
+}
+
+/**
+ * The plan as the dialog shows it: what would be shut down, what it frees, and
+ * what is left running and why.
+ */
+function planNode(plan: IHaltPlan): HTMLElement {
+  const node = document.createElement('div');
+  node.className = 'kernel-wizard-halt-plan';
+  const head = document.createElement('p');
+  if (plan.halt.length) {
+    head.textContent =
+      `Shut down ${plan.halt.length} kernel(s) idle for ${duration(plan.threshold)} ` +
+      `or more, freeing about ${size(plan.freed_bytes)}:`;
+  } else {
+    head.textContent = `No kernel of this server has been idle for ${duration(plan.threshold)} or more.`;
+  }
+  node.append(head);
+  if (plan.halt.length) {
+    node.append(
+      listNode(
+        'kernel-wizard-halt-list',
+        plan.halt.map((k: IOwnKernel) => ({
+          id: k.kernel_id,
+          text: `${nameOf(k)}: ${size(k.rss_bytes)}, idle for ${duration(k.idle_seconds)}`
+        }))
+      )
+    );
+  }
+  if (plan.left.length) {
+    const left = document.createElement('p');
+    left.textContent = 'Left running:';
+    node.append(
+      left,
+      listNode(
+        'kernel-wizard-left-list',
+        plan.left.map(k => ({
+          id: k.kernel_id,
+          text: `${nameOf(k)}: ${k.reason}`
+        }))
+      )
+    );
+  }
+  return node;
+}
+
 async function haltIdle(
   settings: ServerConnection.ISettings,
   spare: string[]
 ): Promise<void> {
+  const query = spare.map(id => `spare=${encodeURIComponent(id)}`).join('&');
+  let plan: IHaltPlan;
+  try {
+    plan = await requestAPI<IHaltPlan>(
+      settings,
+      'halt-idle' + (query ? `?${query}` : '')
+    );
+  } catch (err) {
+    Notification.error(
+      `Could not list idle kernels: ${(err as Error).message}`,
+      { autoClose: 8000 }
+    );
+    return;
+  }
+  const buttons = plan.halt.length
+    ? [
+        Dialog.cancelButton(),
+        Dialog.warnButton({ label: `Halt ${plan.halt.length}` })
+      ]
+    : [Dialog.okButton({ label: 'Close' })];
+  const choice = await showDialog({
+    title: 'Halt idle kernels?',
+    body: new Widget({ node: planNode(plan) }),
+    buttons
+  });
+  if (!plan.halt.length || !choice.button.accept) {
+    return; // nothing happens unless the user confirms
+  }
   const id = Notification.emit('Halting idle kernels…', 'in-progress', {
     autoClose: false
   });
   try {
     const answer = await requestAPI<IHaltAnswer>(settings, 'halt-idle', {
       method: 'POST',
-      body: JSON.stringify({ idle_seconds: 0, spare })
+      body: JSON.stringify({
+        kernel_ids: plan.halt.map(k => k.kernel_id),
+        spare
+      })
     });
-    const names = (list: { notebook: string | null }[]) =>
-      list
-        .map(x => (x.notebook ? basename(x.notebook) : 'a kernel'))
-        .join(', ');
-    let message: string;
-    if (answer.error) {
-      message = `Halting idle kernels failed: ${answer.error}`;
-    } else if (answer.halted.length) {
-      message = `Halted ${answer.halted.length} idle kernel(s): ${names(answer.halted)}.`;
-    } else {
-      message = 'No idle kernel to halt.';
+    const names = (list: IOwnKernel[]) => list.map(nameOf).join(', ');
+    let message = answer.halted.length
+      ? `Halted ${answer.halted.length} idle kernel(s), freeing about ${size(answer.freed_bytes)}: ${names(answer.halted)}.`
+      : 'No kernel was halted.';
+    if (answer.kept.length) {
+      message += ` Left running (active again): ${names(answer.kept)}.`;
     }
-    const busy = answer.spared.filter(s => s.reason === 'busy running code');
-    if (busy.length) {
-      message += ` Left running (busy): ${names(busy)}.`;
+    if (answer.failed.length) {
+      message += ` Failed: ${answer.failed.map(k => `${nameOf(k)} (${k.reason})`).join(', ')}.`;
     }
     Notification.update({
       id,
       message,
-      type: answer.ok && !answer.error ? 'success' : 'warning',
+      type: answer.failed.length ? 'warning' : 'success',
       autoClose: 8000
     });
   } catch (err) {
@@ -157,7 +241,7 @@ async function showDetails(
 ): Promise<void> {
   const node = document.createElement('div');
   const link = document.createElement('a');
-  link.href = death.url;
+  link.href = death.url ?? '';
   link.target = '_blank';
   link.rel = 'noopener';
   link.className = 'kernel-wizard-details-link';
@@ -184,43 +268,73 @@ async function showDetails(
   await dialog;
 }
 
+/** One notification per notebook: its id and how many deaths it tells of. */
+interface INote {
+  id: string;
+  count: number;
+}
+
 function announce(
   settings: ServerConnection.ISettings,
-  tracker: INotebookTracker | null,
+  notes: Map<string, INote>,
   death: IDeath
 ): void {
   const spare = death.kernel_id ? [death.kernel_id] : [];
-  Notification.emit(death.summary + '.', 'error', {
-    autoClose: false,
-    actions: [
-      {
-        label: 'What to do',
-        caption: death.url,
-        displayType: 'link',
-        callback: (event: MouseEvent) => {
-          event.preventDefault(); // keep the notification
-          window.open(death.url, '_blank', 'noopener');
-        }
-      },
-      {
-        label: 'Halt idle kernels',
-        caption: 'Shut down every idle kernel; a busy one is never halted',
-        callback: (event: MouseEvent) => {
-          event.preventDefault();
-          void haltIdle(settings, spare);
-        }
-      },
-      {
-        label: 'Details',
-        caption: 'The evidence, as python -m wizard -v shows it',
-        displayType: 'accent',
-        callback: (event: MouseEvent) => {
-          event.preventDefault();
-          void showDetails(settings, death);
-        }
+  const url = death.url ?? '';
+  const actions = [
+    {
+      label: 'What to do',
+      caption: url,
+      displayType: 'link' as const,
+      callback: (event: MouseEvent) => {
+        event.preventDefault(); // keep the notification
+        window.open(url, '_blank', 'noopener');
       }
-    ]
+    },
+    {
+      label: 'Halt idle kernels',
+      caption:
+        'Lists the idle kernels of this server first; a busy one is never halted',
+      callback: (event: MouseEvent) => {
+        event.preventDefault();
+        void haltIdle(settings, spare);
+      }
+    },
+    {
+      label: 'Details',
+      caption: 'The evidence, as python -m wizard -v shows it',
+      displayType: 'accent' as const,
+      callback: (event: MouseEvent) => {
+        event.preventDefault();
+        void showDetails(settings, death);
+      }
+    }
+  ];
+  const key = death.notebook ?? death.kernel_id ?? 'kernel';
+  const note = notes.get(key);
+  const count = (note?.count ?? 0) + 1;
+  const message =
+    count > 1
+      ? `${death.summary}. Its kernel has died ${count} times since this page opened.`
+      : `${death.summary}.`;
+  if (
+    note &&
+    Notification.update({
+      id: note.id,
+      message,
+      type: 'error',
+      autoClose: false,
+      actions
+    })
+  ) {
+    note.count = count;
+    return;
+  }
+  const id = Notification.emit(message, 'error', {
+    autoClose: false,
+    actions
   });
+  notes.set(key, { id, count });
 }
 
 /**
@@ -237,10 +351,36 @@ const plugin: JupyterFrontEndPlugin<void> = {
       return; // no server extension: nothing to ask
     }
     const settings = app.serviceManager.serverSettings;
+    const notes = new Map<string, INote>();
     const seen = new Set<string>();
+
+    const handle = (death: IDeath): void => {
+      const key = `${death.kernel_id}:${death.time}`;
+      if (seen.has(key) || !death.notify) {
+        return; // told already, or asked for
+      }
+      seen.add(key);
+      if (tracker && !panelOf(tracker, death.kernel_id)) {
+        return; // not a notebook open here
+      }
+      announce(settings, notes, death);
+    };
+
+    // JupyterLab 4 and Notebook 7: the server pushes each death on its event bus.
+    const schema = PageConfig.getOption(EVENTS_KEY);
+    const events = app.serviceManager.events;
+    if (schema && events) {
+      events.stream.connect((_, emission) => {
+        if (emission.schema_id === schema) {
+          handle(emission as unknown as IDeath);
+        }
+      });
+      return;
+    }
+
+    // Without an event stream: ask, while a notebook is open and the page visible.
     let since: number | null = null;
     let busy = false;
-
     const poll = async (): Promise<void> => {
       if (busy || document.hidden || openNotebooks(tracker) === 0) {
         return;
@@ -250,18 +390,11 @@ const plugin: JupyterFrontEndPlugin<void> = {
         const query = since === null ? '' : `?since=${since - OVERLAP_S}`;
         const answer = await requestAPI<IDeaths>(settings, `deaths${query}`);
         for (const death of answer.deaths) {
-          const key = `${death.kernel_id}:${death.time}`;
-          if (seen.has(key)) {
-            continue;
+          if (since === null) {
+            seen.add(`${death.kernel_id}:${death.time}`); // before this page was open
+          } else {
+            handle(death);
           }
-          seen.add(key);
-          if (since === null || !death.notify) {
-            continue; // before this page was open, or asked for
-          }
-          if (tracker && !panelOf(tracker, death.kernel_id)) {
-            continue; // not a notebook open here
-          }
-          announce(settings, tracker, death);
         }
         since = answer.now;
       } catch {

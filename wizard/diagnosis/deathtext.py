@@ -98,7 +98,8 @@ def cause_line(d: Mapping[str, Any]) -> tuple[str, str]:
         started = d.get("started")
         if started is not None and d.get("time") and d["time"] - started < STARTUP_EXIT:
             return f"{who} could not start: exited with code {code}", "kernel-cannot-start"
-        return f"{who} exited with code {code}", "kernel-cannot-start"
+        # It ran, then exited: its own code (sys.exit, os._exit) or a library ended it.
+        return f"{who} exited with code {code} after it had started", "kernel-terminated-other"
     return (
         f"{who} died, and how could not be told: it left no exit status or kernel-log record",
         "kernel-terminated-other",

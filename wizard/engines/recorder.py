@@ -75,7 +75,9 @@ def server_parent(root, ppid):
 class Recorder:
     """One sample at a time; ``sample()`` returns the deaths it recorded or settled."""
 
-    def __init__(self, store, root=None, uid=None, servers=True, name="watch", exact_for=None):
+    def __init__(
+        self, store, root=None, uid=None, servers=True, name="watch", exact_for=None, only_pids=None
+    ):
         from wizard.system.sysroot import SysRoot
 
         self.store = store
@@ -83,6 +85,7 @@ class Recorder:
         self.uid = uid
         self.use_servers = servers
         self.exact_for = exact_for  # a server pid whose kernels' ends come by note_exit
+        self.only_pids = only_pids  # () -> set of pids: sample those kernels only (a server's)
         self.name = name
         self.cgroups = Cgroups(self.root)
         self.klog = kmsg.Follower(self.root)
@@ -111,8 +114,10 @@ class Recorder:
         self.errors = list(result.get("errors") or [])
         self.evidence.feed(self.klog.read())
         current = {}
+        wanted = self.only_pids() if self.only_pids is not None else None
         for k in result.get("kernels") or []:
-            current[(k["pid"], k.get("started"))] = k
+            if wanted is None or k["pid"] in wanted:
+                current[(k["pid"], k.get("started"))] = k
 
         # New kernels: where they live (cgroup, parent server) is read once.
         for key, k in current.items():

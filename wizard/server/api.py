@@ -4,16 +4,25 @@ Served by the server extension ``wizard.server_ext`` under the server's base URL
 behind the server's own authentication (token, cookie and XSRF, as every
 ``jupyter_server`` API handler):
 
+Everything here concerns this server's own kernels (``own_kernels``): nothing asks
+another server, and a death of a kernel this server never held is not answered.
+
 ``GET  /api/kernel-wizard/deaths?kernel_id=ID&since=EPOCH&limit=N``
-    The deaths the recorder stored, newest first: each with its cause in one line
+    This server's kernels' deaths the recorder stored, newest first: each with its cause in one line
     (``summary``), whether the plugin should say so (``notify``: false for a shutdown
     or restart that was asked for), and the section of the site that fits (``label``,
     ``url``). ``now`` is the server's clock, for the next ``since``.
 ``GET  /api/kernel-wizard/report``
-    The evidence, as ``python -m wizard --no-input -v`` prints it (``text``).
-``POST /api/kernel-wizard/halt-idle``  (JSON body ``{"idle_seconds": S, "spare": [ID]}``)
-    ``python -m wizard halt --idle Ss --yes --json``: idle kernels are shut down through
-    this server, a busy kernel never is; kernels named in ``spare`` are left running.
+    The evidence, as ``python -m wizard --no-input -v`` prints it (``text``), built in
+    a thread of this server (``wizard.server.report``): this server read in process,
+    its own kernels and deaths only.
+``GET  /api/kernel-wizard/halt-idle?spare=ID``
+    What halting would do (``shapes.HaltPlan``): the kernels that would be shut down
+    (notebook relative to the root, memory, idle for), the memory freed, and the
+    kernels left running with why. Nothing changes.
+``POST /api/kernel-wizard/halt-idle``  (JSON body ``{"kernel_ids": [ID], "spare": [ID]}``)
+    Shuts down, through the kernel manager, those of the confirmed kernels that are
+    still idle past ``KernelWizard.halt_idle_after`` (``shapes.HaltAnswer``).
 
 None of the answers holds the server's token or a kernel's key: they are built from
 the history database and the wizard's own output, which never carry them, and every
@@ -22,18 +31,16 @@ answer is scrubbed of the token once more before it is sent.
 
 import json
 import os
-import sys
 import time
 
 from wizard.probes import servers
+from wizard.server.shapes import DEATH_EVENT
 
 SCHEMA = "kernel-wizard-lab/1"
 PREFIX = "api/kernel-wizard"
 PAGE_CONFIG_KEY = "kernelWizardApi"  # the plugin asks only when the page config has it
 MAX_LIMIT = 200
 DEFAULT_SINCE = 3600.0  # without ``since``: the last hour
-REPORT_TIMEOUT = 60.0
-HALT_TIMEOUT = 120.0
 
 
 def death_answer(d, docs_base=None):
@@ -95,8 +102,8 @@ def parse_deaths_query(args, now):
     return {"kernel_id": kernel_id, "since": since, "limit": min(int(limit), MAX_LIMIT)}
 
 
-def deaths(db_path, query, now, docs_base=None):
-    """The answer of ``GET /deaths``."""
+def deaths(db_path, query, now, docs_base=None, own=None, serverapp=None):
+    """The answer of ``GET /deaths``: only kernels ``own(kernel_id)`` says are ours."""
     from wizard.system import historydb
 
     errors = []
@@ -110,7 +117,9 @@ def deaths(db_path, query, now, docs_base=None):
             continue
         if query["kernel_id"] and d.get("kernel_id") != query["kernel_id"]:
             continue
-        out.append(death_answer(d, docs_base))
+        if own is not None and not own(d.get("kernel_id")):
+            continue  # another server's kernel, or one started before this server
+        out.append(event_data(serverapp, d, docs_base))
     answer = {
         "schema": SCHEMA,
         "now": now,
@@ -122,100 +131,43 @@ def deaths(db_path, query, now, docs_base=None):
     return answer
 
 
-# ---------------------------------------------------------------------------
-# The wizard itself, run beside the server
-
-
-async def run_wizard(argv, timeout):
-    """``(exit code, stdout, stderr)`` of ``python -m wizard ARGV``; never raises on a hang."""
-    import asyncio
-
-    env = dict(os.environ, NO_COLOR="1", TERM="dumb", PYTHONUNBUFFERED="1")
-    for k in ("JUPYTER_TOKEN", "JPY_API_TOKEN", "JUPYTERHUB_API_TOKEN", "FORCE_COLOR"):
-        env.pop(k, None)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "wizard",
-        *argv,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env,
-    )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout)
-    except asyncio.TimeoutError:
-        proc.kill()
-        await proc.wait()
-        what = " ".join(argv) or "report"
-        return None, "", f"the wizard ({what}) did not finish in {timeout:g} s"
-    return proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+def _ids(value, name):
+    if not isinstance(value, list) or not all(
+        isinstance(s, str) and 4 <= len(s) <= 64 and all(c.isalnum() or c == "-" for c in s)
+        for s in value
+    ):
+        raise BadRequest(f"{name} must be a list of kernel ids")
+    return value[:200]
 
 
 def parse_halt_body(raw):
-    """``(idle seconds, [kernel ids to spare])`` from the POST body (JSON, may be empty)."""
-    if not raw or not raw.strip():
-        return 0.0, []
+    """``(confirmed kernel ids, kernel ids to spare)`` from the POST body (JSON)."""
     try:
-        body = json.loads(raw)
+        body = json.loads(raw or "")
     except ValueError:
-        raise BadRequest("the body must be JSON") from None
-    if not isinstance(body, dict):
-        raise BadRequest("the body must be a JSON object")
-    idle = body.get("idle_seconds", 0)
-    if isinstance(idle, bool) or not isinstance(idle, (int, float)) or not 0 <= idle < 1e9:
-        raise BadRequest("idle_seconds must be a number of seconds, 0 or more")
-    spare = body.get("spare") or []
-    if not isinstance(spare, list) or not all(
-        isinstance(s, str) and 4 <= len(s) <= 64 and all(c.isalnum() or c == "-" for c in s)
-        for s in spare
-    ):
-        raise BadRequest("spare must be a list of kernel ids")
-    return float(idle), spare[:50]
+        raise BadRequest('the body must be JSON: {"kernel_ids": [...]}') from None
+    if not isinstance(body, dict) or "kernel_ids" not in body:
+        raise BadRequest("the body must be a JSON object with kernel_ids")
+    return _ids(body["kernel_ids"], "kernel_ids"), _ids(body.get("spare") or [], "spare")
 
 
-def halt_argv(idle, spare):
-    argv = ["halt", "--idle", f"{int(idle)}s", "--yes", "--json"]
-    for kid in spare:
-        argv += ["--all-except", kid]
-    return argv
+def relative_notebook(serverapp, path):
+    """A notebook's path relative to the server's root (as the page names it)."""
+    if not path:
+        return path
+    root = os.path.realpath(getattr(serverapp, "root_dir", "") or "/")
+    full = os.path.realpath(path)
+    if full == root or not full.startswith(root.rstrip("/") + "/"):
+        return path
+    return os.path.relpath(full, root)
 
 
-def halt_answer(code, out, err):
-    """The JSON of ``POST /halt-idle`` from the halt command's own JSON."""
-    try:
-        got = json.loads(out)
-    except ValueError:
-        line = (err.strip().splitlines() or ["no answer"])[-1]
-        return {"schema": SCHEMA, "ok": False, "error": line, "halted": [], "spared": []}
-    halted = [
-        {"notebook": r.get("name") or r.get("notebook"), "kernel_id": r.get("kernel_id")}
-        for r in got.get("results") or []
-        if r.get("halted")
-    ]
-    failed = [
-        {
-            "notebook": r.get("name") or r.get("notebook"),
-            "kernel_id": r.get("kernel_id"),
-            "error": r.get("error"),
-        }
-        for r in got.get("results") or []
-        if not r.get("halted")
-    ]
-    spared = [
-        {"notebook": s.get("name") or s.get("notebook"), "reason": s.get("reason")}
-        for s in got.get("skipped") or []
-    ]
-    return {
-        "schema": SCHEMA,
-        "ok": code == 0,
-        "halted": halted,
-        "failed": failed,
-        "spared": spared,
-        "freed_bytes": got.get("freed_bytes") or 0,
-        "note": got.get("note"),
-    }
+def event_data(serverapp, d, docs_base=None):
+    """One death as the event and ``/deaths`` carry it."""
+    out = death_answer(d, docs_base)
+    out["notebook"] = relative_notebook(serverapp, out["notebook"])
+    out["ran_cells"] = out["label"] != "kernel-cannot-start"
+    return out
 
 
 # ---------------------------------------------------------------------------
@@ -248,11 +200,14 @@ def _handlers():
         def fail(self, status, text):
             self.answer({"schema": SCHEMA, "error": text}, status)
 
-        def db_path(self):
-            return self.settings.get("kernel_wizard_db")
+        def ext(self):
+            return self.settings.get("kernel_wizard")
+
+        def conf(self):
+            return self.settings.get("kernel_wizard_config")
 
         def docs_base(self):
-            return self.settings.get("kernel_wizard_docs_url")
+            return self.conf().resolved_docs_url()
 
     class DeathsHandler(Base):
         @tornado.web.authenticated
@@ -264,53 +219,79 @@ def _handlers():
                 query = parse_deaths_query(args, now)
             except BadRequest as exc:
                 return self.fail(400, str(exc))
-            db = self.db_path()
-            if db is None:
-                return self.answer({"schema": SCHEMA, "now": now, "recording": False, "deaths": []})
-            self.answer(deaths(db, query, now, self.docs_base()))
+            ext = self.ext()
+            self.answer(
+                deaths(ext.db_path, query, now, self.docs_base(), ext.is_own, self.serverapp)
+            )
 
     class ReportHandler(Base):
         @tornado.web.authenticated
         @authorized
         async def get(self):
-            argv = ["--no-input", "-v"]
-            if self.docs_base():
-                argv += ["--docs-url", self.docs_base()]
-            code, out, err = await run_wizard(argv, REPORT_TIMEOUT)
-            text = out if out.strip() else err.strip()
+            import asyncio
+
+            from wizard.server import own_kernels, report
+
+            own = await own_kernels.snapshot(self.serverapp, measure=False)
+            ext = self.ext()
+            with ext.mutex:
+                ids = set(ext.own_ids)
+            loop = asyncio.get_running_loop()
+            try:
+                code, text = await loop.run_in_executor(
+                    None, report.build, own, ids, self.docs_base()
+                )
+            except Exception as exc:  # one line, never a traceback
+                code, text = None, f"the report failed: {type(exc).__name__}: {exc}"
             self.answer({"schema": SCHEMA, "exit_code": code, "text": text})
 
     class HaltIdleHandler(Base):
         @tornado.web.authenticated
         @authorized
-        async def post(self):
+        async def get(self):
+            from wizard.server import own_kernels
+
             try:
-                idle, spare = parse_halt_body(self.request.body.decode("utf-8", "replace"))
+                spare = _ids([x for x in self.get_arguments("spare") if x], "spare")
             except BadRequest as exc:
                 return self.fail(400, str(exc))
-            code, out, err = await run_wizard(halt_argv(idle, spare), HALT_TIMEOUT)
-            self.answer(halt_answer(code, out, err))
+            kernels = await own_kernels.snapshot(self.serverapp)
+            threshold = self.conf().halt_idle_after
+            self.answer(dict(own_kernels.plan(kernels, threshold, spare), schema=SCHEMA))
+
+        @tornado.web.authenticated
+        @authorized
+        async def post(self):
+            from wizard.server import own_kernels
+
+            try:
+                ids, spare = parse_halt_body(self.request.body.decode("utf-8", "replace"))
+            except BadRequest as exc:
+                return self.fail(400, str(exc))
+            threshold = self.conf().halt_idle_after
+            got = await own_kernels.halt(self.serverapp, ids, threshold, spare)
+            self.answer(dict(got, schema=SCHEMA))
 
     return [("deaths", DeathsHandler), ("report", ReportHandler), ("halt-idle", HaltIdleHandler)]
 
 
-def setup_handlers(serverapp, db_path):
+def setup_handlers(serverapp, ext, conf):
     """Add the API to the server, and tell the page (its config) that it is there.
 
-    ``db_path`` is the recorder's database the deaths are read from.
+    ``ext`` is the running recorder (its database, the kernel ids that are this
+    server's), ``conf`` the ``KernelWizard`` options.
     """
     from jupyter_server.utils import url_path_join
 
     web_app = serverapp.web_app
-    web_app.settings["kernel_wizard_db"] = db_path
+    web_app.settings["kernel_wizard"] = ext
+    web_app.settings["kernel_wizard_config"] = conf
     base = web_app.settings.get("base_url", "/")
-    conf = serverapp.config.get("KernelWizard", {})
-    docs_url = conf.get("docs_url") or os.environ.get("WIZARD_DOCS_URL")
-    if docs_url:
-        web_app.settings["kernel_wizard_docs_url"] = docs_url
     web_app.add_handlers(
         ".*$", [(url_path_join(base, PREFIX, name), cls) for name, cls in _handlers()]
     )
     # JupyterLab and Notebook 7 share this dict with their pages' config (whichever of
     # them creates it): the plugin reads the key and stays silent without it.
-    web_app.settings.setdefault("page_config_data", {})[PAGE_CONFIG_KEY] = SCHEMA
+    page = web_app.settings.setdefault("page_config_data", {})
+    page[PAGE_CONFIG_KEY] = SCHEMA
+    page[PAGE_CONFIG_KEY + "Events"] = DEATH_EVENT

@@ -1,6 +1,12 @@
 """The recorder inside a Jupyter server: exact exit statuses, and sampling when no
 ``watch`` runs. ``load(serverapp)`` starts it once; ``current()`` is the running one.
 See ``wizard.server_ext`` (the entry point Jupyter loads) for how to enable it.
+
+It concerns this server's kernels only: the processes its kernel manager holds
+(``own_kernels``), refreshed on the server's event loop every interval and at once
+when ``provisioner.WizardProvisioner`` launches one. The recorder thread samples
+those pids and nothing else; the ids it has seen are what ``/deaths`` answers about.
+Each death is emitted on the server's event bus (``events``), on its event loop.
 """
 
 import os
@@ -10,93 +16,7 @@ import time
 DEFAULT_INTERVAL = 2.0
 LOCK_RETRY = 30.0  # seconds between tries to take over sampling from a `watch`
 
-_hooked = False
-_current = None  # the running Extension: hooks hand it what they see
-
-
-# ---------------------------------------------------------------------------
-# Hooks on the provisioner
-
-
-def install_hooks():
-    """Wrap LocalProvisioner's poll, wait, shutdown_requested, terminate and kill (once)."""
-    global _hooked
-    if _hooked:
-        return
-    from jupyter_client.provisioning.local_provisioner import LocalProvisioner
-
-    orig_poll = LocalProvisioner.poll
-    orig_wait = LocalProvisioner.wait
-
-    async def poll(self):
-        proc = self.process
-        ret = await orig_poll(self)
-        if proc is not None and ret is not None:
-            _seen(self, proc)
-        return ret
-
-    async def wait(self):
-        proc = self.process
-        ret = await orig_wait(self)
-        if proc is not None and proc.returncode is not None:
-            _seen(self, proc)
-        return ret
-
-    def asked(orig):
-        async def wrapper(self, restart=False):
-            _asked(self, "restart" if restart else "shutdown")
-            return await orig(self, restart=restart)
-
-        wrapper.__name__ = orig.__name__
-        wrapper.__doc__ = orig.__doc__
-        return wrapper
-
-    poll.__doc__, wait.__doc__ = orig_poll.__doc__, orig_wait.__doc__
-    LocalProvisioner.poll = poll
-    LocalProvisioner.wait = wait
-    for name in ("shutdown_requested", "terminate", "kill"):
-        setattr(LocalProvisioner, name, asked(getattr(LocalProvisioner, name)))
-    _hooked = True
-
-
-def _asked(prov, kind):
-    proc = getattr(prov, "process", None)
-    if proc is None or getattr(proc, "_wizard_requested", None):
-        return
-    try:
-        dead = proc.poll() is not None
-    except OSError:
-        dead = False
-    if dead:
-        _seen(prov, proc)  # it died before anyone asked: a crash, not a shutdown
-    else:
-        proc._wizard_requested = kind
-
-
-def _seen(prov, proc):
-    if getattr(proc, "_wizard_seen", False) or proc.returncode is None:
-        return
-    proc._wizard_seen = True
-    ext = _current
-    if ext is None:
-        return
-    obs = {
-        "pid": proc.pid,
-        "kernel_id": getattr(prov, "kernel_id", None),
-        "returncode": proc.returncode,
-        "time": time.time(),
-        "requested": getattr(proc, "_wizard_requested", None),
-        "notebook": None,
-        "kernel_name": None,
-    }
-    km = getattr(prov, "parent", None)
-    try:
-        env = (getattr(km, "_launch_args", None) or {}).get("env") or {}
-        obs["notebook"] = env.get("JPY_SESSION_NAME") or None
-        obs["kernel_name"] = getattr(km, "kernel_name", None) or None
-    except (AttributeError, TypeError):
-        pass  # another kernel manager class: the recorder's own sample names it
-    ext.put(obs)
+_current = None  # the running Extension: the provisioner hands it what it sees
 
 
 # ---------------------------------------------------------------------------
@@ -104,8 +24,13 @@ def _seen(prov, proc):
 
 
 class Extension:
-    def __init__(self, db_path, interval, log):
+    def __init__(self, db_path, interval, log, server_pid=None):
         self.db_path = db_path
+        self.server_pid = server_pid or os.getpid()
+        self.own_pids = {}  # pid -> kernel id: this server's kernel processes now
+        self.own_ids = set()  # every kernel id this server has held since it started
+        self.exact_pids = set()  # launched by WizardProvisioner: their ends come by put()
+        self.on_death = None  # called on the recorder thread with each stored death
         self.interval = interval
         self.log = log
         self.exits = []
@@ -121,6 +46,34 @@ class Extension:
 
         self.thread.start()
         atexit.register(self.stop)
+
+    def launched(self, prov):
+        """A kernel this server's provisioner just started."""
+        proc = getattr(prov, "process", None)
+        with self.mutex:
+            if proc is not None:
+                self.own_pids[proc.pid] = prov.kernel_id
+                self.exact_pids.add(proc.pid)
+            if prov.kernel_id:
+                self.own_ids.add(prov.kernel_id)
+
+    def set_own(self, pids):
+        """``{pid: kernel id}`` of the kernel manager's kernels, read on the event loop."""
+        with self.mutex:
+            self.own_pids = dict(pids)
+            self.own_ids.update(k for k in pids.values() if k)
+
+    def note_ids(self, ids):
+        with self.mutex:
+            self.own_ids.update(ids)
+
+    def is_own(self, kernel_id):
+        with self.mutex:
+            return kernel_id in self.own_ids
+
+    def _own_pids(self):
+        with self.mutex:
+            return set(self.own_pids)
 
     def put(self, obs):
         with self.mutex:
@@ -148,7 +101,13 @@ class Extension:
         except Exception as exc:  # sqlite3.Error, OSError: say it once, record nothing
             self._warn(f"cannot open {self.db_path}: {type(exc).__name__}: {exc}")
             return
-        rec = recorder.Recorder(store, name="server", exact_for=os.getpid())
+        rec = recorder.Recorder(
+            store,
+            name="server",
+            exact_for=self.server_pid,
+            servers=False,
+            only_pids=self._own_pids,
+        )
         lock = recorder_lock.Lock(self.db_path, where="inside a Jupyter server (wizard.server_ext)")
         next_try = 0.0
         self.log.info(
@@ -186,8 +145,10 @@ class Extension:
             exits, self.exits = self.exits, []
         try:
             rec.tick()
+            stored = []
             for obs in exits:
                 d = rec.note_exit(obs)
+                stored.append(d)
                 metrics.deaths.record(d)
                 self.log.info(
                     "wizard.server_ext: kernel %s (pid %s) ended: %s%s",
@@ -197,13 +158,32 @@ class Extension:
                     f" ({d['signal']})" if d.get("signal") else "",
                 )
             if sample and self.sampling:
-                rec.sample()
+                for d in rec.sample():
+                    with self.mutex:
+                        exact = d.get("pid") in self.exact_pids
+                    if not exact and d.get("status_source") != "server":
+                        metrics.deaths.record(d)  # a kernel of another provisioner
+                        stored.append(d)
+            if self.on_death is not None:
+                for d in stored:
+                    self.on_death(d)
+            own = self._own_pids()
             for e in rec.errors:
-                self._warn(e)
+                if _about_own(e, own):
+                    self._warn(e)
         except Exception as exc:  # keep recording; one line per kind of failure
             from wizard.base.failure import where as _where
 
             self._warn(f"recording failed: {type(exc).__name__} at {_where(exc)}: {exc}")
+
+
+def _about_own(error, own_pids):
+    """Whether a recorder error concerns this server (not another process's kernel)."""
+    words = str(error).split()
+    if len(words) >= 3 and words[0] == "kernel" and words[1] == "pid":
+        pid = words[2].rstrip(":")
+        return pid.isdigit() and int(pid) in own_pids
+    return True
 
 
 def current():
@@ -212,29 +192,63 @@ def current():
 
 
 def load(serverapp):
-    """Start the recorder, the REST API and the metrics; a failure is logged, never raised."""
+    """Start the recorder, the REST API, the events and the metrics; a failure is logged,
+    never raised."""
     global _current
     log = serverapp.log
-    try:
-        conf = serverapp.config.get("KernelWizard", {})
-        db = conf.get("db") or None
-        interval = conf.get("interval") or os.environ.get("WIZARD_WATCH_INTERVAL")
-        interval = float(interval) if interval else DEFAULT_INTERVAL
-        if _current is None:
-            from wizard.system import historydb
+    from wizard.server import config
 
-            ext = Extension(db or historydb.default_db_path(), max(interval, 0.05), log)
-            install_hooks()
+    conf = config.load(serverapp)
+    try:
+        if _current is None:
+            from wizard.server import provisioner
+
+            ext = Extension(conf.resolved_db(), conf.resolved_interval(), log)
+            provisioner.set_sink(ext)
+            provisioner.make_default(serverapp)
             ext.start()
             _current = ext
-        from wizard.server import api
+        watch_own_kernels(serverapp, _current)
+        from wizard.server import api, events
 
-        api.setup_handlers(serverapp, _current.db_path)
+        events.install(serverapp, _current, conf)
+        api.setup_handlers(serverapp, _current, conf)
     except Exception as exc:  # the server must start whatever happens here
         log.warning("wizard.server_ext: not started: %s: %s", type(exc).__name__, exc)
+    if not conf.metrics:
+        return
     try:  # kernel deaths and memory on the server's own /metrics
         from wizard.server import metrics
 
         metrics.install(serverapp, log)
     except Exception as exc:
         log.warning("wizard.server_ext: no metrics: %s: %s", type(exc).__name__, exc)
+
+
+def watch_own_kernels(serverapp, ext):
+    """Every interval, on the server's event loop: the pids of its kernel manager's kernels."""
+    from tornado.ioloop import PeriodicCallback
+
+    from wizard.server import own_kernels
+
+    def refresh():
+        km = serverapp.kernel_manager
+        pids = {}
+        for kid in list(km.list_kernel_ids()):
+            try:
+                pid = own_kernels.kernel_pid(km.get_kernel(kid))
+            except KeyError:
+                continue
+            ext.note_ids([kid])
+            if pid:
+                pids[pid] = kid
+        ext.set_own(pids)
+
+    cb = PeriodicCallback(refresh, max(ext.interval, 0.2) * 1000)
+
+    def begin():
+        refresh()
+        cb.start()
+
+    serverapp.io_loop.add_callback(begin)
+    ext.refresher = cb

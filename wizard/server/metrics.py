@@ -23,6 +23,11 @@ name, a kernelspec name; never a kernel id, a notebook path or a user):
 ``jupyter_kernel_memory_limit_bytes{kernel_name}``
     gauge: the memory limit that applies to those kernels: the smallest limit of
     their memory cgroup and its ancestors, else the host's memory.
+``jupyter_kernel_memory_limit_share``
+    gauge: the highest share of a memory limit the kernels use: the kernels are
+    grouped by the cgroup whose limit applies to them (the host's memory for those
+    with none), each group's memory against that group's limit. Above 1 only when a
+    real group is over its limit, however many kernels run in other cgroups.
 ``jupyter_kernel_oom_kills_total``
     counter: the OOM-kill count of the memory cgroup the server (or the recorder's
     kernels) live in, as the kernel keeps it (``memory.events`` ``oom_kill`` on
@@ -42,6 +47,7 @@ DEATHS = "jupyter_kernel_deaths_total"
 MEMORY = "jupyter_kernel_memory_bytes"
 LIMIT = "jupyter_kernel_memory_limit_bytes"
 OOM_KILLS = "jupyter_kernel_oom_kills_total"
+SHARE = "jupyter_kernel_memory_limit_share"
 
 # name -> (type, help, label names)
 FAMILIES = {
@@ -61,6 +67,12 @@ FAMILIES = {
         "Memory limit that applies to the kernels of a kernelspec (their cgroup's, else the "
         "host's memory).",
         ("kernel_name",),
+    ),
+    SHARE: (
+        "gauge",
+        "Highest share of a memory limit used by the kernels under it (kernels grouped by "
+        "the cgroup whose limit applies to them).",
+        (),
     ),
     OOM_KILLS: (
         "counter",
@@ -97,16 +109,48 @@ class DeathCounter:
         return True
 
     def seen(self, kernel_name):
-        """A kernel of this kernelspec runs: its oom-kill series exists from now on, at 0."""
-        key = (_deaths.OOM_KILL, "SIGKILL", kernel_name or "")
-        if key not in self.counts:
-            with self.mutex:
-                self.counts.setdefault(key, 0)
+        """A kernel of this kernelspec runs: each of its ``ZERO_SERIES`` exists from now
+        on, at 0."""
+        name = kernel_name or ""
+        if (_deaths.OOM_KILL, "SIGKILL", name) in self.counts:
+            return
+        with self.mutex:
+            for cause, sig in zero_series():
+                self.counts.setdefault((cause, sig, name), 0)
 
     def samples(self):
         with self.mutex:
             items = sorted(self.counts.items())
         return [(dict(zip(FAMILIES[DEATHS][2], key)), n) for key, n in items]
+
+
+def zero_series():
+    """``[(cause, signal)]`` of the death series every seen kernelspec starts at 0."""
+    from wizard.diagnosis import signals
+
+    out = [(_deaths.OOM_KILL, "SIGKILL")]
+    out += [("signal", name) for name in signals.BY_NAME]
+    out += [("exit", ""), (_deaths.UNKNOWN, "")]
+    return out
+
+
+class Groups:
+    """Memory of kernels summed by the cgroup whose limit applies; the highest share."""
+
+    def __init__(self):
+        self.by = {}  # limit path (or "host") -> [memory, limit]
+
+    def add(self, rss, limit, limit_path):
+        if not limit:
+            return
+        g = self.by.setdefault(limit_path or "host", [0, limit])
+        g[0] += rss
+        g[1] = min(g[1], limit)
+
+    def share(self):
+        if not self.by:
+            return None
+        return max(mem / lim for mem, lim in self.by.values())
 
 
 # The server's counter: wizard.server_ext feeds it, the collector reads it.
@@ -160,6 +204,7 @@ class MemoryReader:
         tree = procfs.ProcTree(self.proc)
         cache = {}
         memory, limit = {}, {}
+        groups = Groups()
         for pid, name in kernels:
             name = name or ""
             rss = self.tree_rss(pid, tree)
@@ -167,21 +212,25 @@ class MemoryReader:
                 continue  # it ended since it was listed
             counter.seen(name)
             memory[name] = memory.get(name, 0) + rss
-            reading = self.cgroup(pid, now, cache)
-            lim = (reading or {}).get("limit_bytes") or self.host_total
+            reading = self.cgroup(pid, now, cache) or {}
+            lim = reading.get("limit_bytes") or self.host_total
             if lim is not None:
                 limit[name] = min(limit.get(name, lim), lim)
+                groups.add(
+                    rss, lim, reading.get("limit_path") if reading.get("limit_bytes") else None
+                )
         own = self.cgroup(own_pid, now, cache)
         ooms = (own or {}).get("oom_kills")
-        return build(counter.samples(), memory, limit, ooms)
+        return build(counter.samples(), memory, limit, ooms, groups.share())
 
 
-def build(death_samples, memory, limit, oom_kills):
+def build(death_samples, memory, limit, oom_kills, share=None):
     """``{name: [(labels, value)]}`` in ``FAMILIES`` order from plain figures."""
     return {
         DEATHS: list(death_samples),
         MEMORY: [({"kernel_name": k}, v) for k, v in sorted(memory.items())],
         LIMIT: [({"kernel_name": k}, v) for k, v in sorted(limit.items())],
+        SHARE: [({}, share)] if share is not None else [],
         OOM_KILLS: [({}, oom_kills)] if oom_kills is not None else [],
     }
 
@@ -274,6 +323,7 @@ class RecorderMetrics:
         for d in new_deaths:
             self.counter.record(d)
         memory, limit = {}, {}
+        groups = Groups()
         for s in rec.known.values():
             if s.get("rss") is None:
                 continue
@@ -283,12 +333,15 @@ class RecorderMetrics:
             lim = s.get("limit") or rec.host_total
             if lim is not None:
                 limit[name] = min(limit.get(name, lim), lim)
+                reading = rec.cg_now.get(s.get("cgroup")) or {}
+                where = reading.get("limit_path") if s.get("limit") else None
+                groups.add(s["rss"], lim, where)
         for path, reading in rec.cg_now.items():
             n = reading.get("oom_kills")
             if n is not None:
                 self.oom_by_cgroup[path] = max(self.oom_by_cgroup.get(path, 0), n)
         ooms = sum(self.oom_by_cgroup.values()) if self.oom_by_cgroup else None
-        return build(self.counter.samples(), memory, limit, ooms)
+        return build(self.counter.samples(), memory, limit, ooms, groups.share())
 
 
 # ---------------------------------------------------------------------------
