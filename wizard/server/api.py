@@ -207,7 +207,7 @@ def _handlers():
             return self.settings.get("kernel_wizard_config")
 
         def docs_base(self):
-            return self.conf().resolved_docs_url()
+            return self.conf().resolved_docs_url(self.base_url)
 
     class DeathsHandler(Base):
         @tornado.web.authenticated

@@ -81,8 +81,16 @@ class KernelWizard(LoggingConfigurable):
             env = float("nan")
         return max(env, MIN_INTERVAL) if env == env else self.interval
 
-    def resolved_docs_url(self):
-        return self.docs_url or os.environ.get("WIZARD_DOCS_URL") or None
+    def resolved_docs_url(self, base_url=None):
+        """The site the links point to: ``docs_url``, then ``$WIZARD_DOCS_URL``, then the
+        copy this server serves (``BASE_URL/kernel-wizard/docs/``, when the package carries
+        the built site), else None (the published site)."""
+        configured = self.docs_url or os.environ.get("WIZARD_DOCS_URL")
+        if configured or base_url is None:
+            return configured or None
+        from wizard.server import docs_site
+
+        return docs_site.docs_url(base_url) if docs_site.has_installed_copy() else None
 
     def resolved_db(self):
         from wizard.system import historydb

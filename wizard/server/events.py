@@ -60,7 +60,7 @@ def install(serverapp, ext, conf):
     if DEATH_EVENT not in logger.schemas.schema_ids:
         logger.register_event_schema(SCHEMA)
     loop = serverapp.io_loop
-    docs = conf.resolved_docs_url()
+    docs = conf.resolved_docs_url(serverapp.base_url)
 
     def emit(d):
         from wizard.server import api

@@ -215,6 +215,12 @@ def load(serverapp):
         api.setup_handlers(serverapp, _current, conf)
     except Exception as exc:  # the server must start whatever happens here
         log.warning("wizard.server_ext: not started: %s: %s", type(exc).__name__, exc)
+    try:  # the installed copy of the site, behind the server's login (none: no pages)
+        from wizard.server import docs_site
+
+        serverapp.web_app.add_handlers(".*$", docs_site.handlers(serverapp.base_url))
+    except Exception as exc:
+        log.warning("wizard.server_ext: no docs pages: %s: %s", type(exc).__name__, exc)
     if not conf.metrics:
         return
     try:  # kernel deaths and memory on the server's own /metrics
