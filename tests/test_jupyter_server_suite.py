@@ -71,7 +71,20 @@ def _run(src, plugin):
     ]
     if plugin:
         args[3:3] = ["-p", "kernel_wizard_enabled"]
-    return subprocess.run(args, cwd=src, env=env, capture_output=True, text=True, timeout=1800)
+    # Both runs at once: they mostly wait on kernels starting and stopping.
+    return subprocess.Popen(
+        args, cwd=src, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+
+
+class Done:
+    def __init__(self, proc):
+        try:
+            self.stdout = proc.communicate(timeout=1800)[0]
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
 
 
 def _outcome(run):
@@ -85,8 +98,14 @@ def _outcome(run):
 
 def test_kernels_and_sessions_suites_pass_with_the_extension(tmp_path):
     src = _source(tmp_path)
-    without = _run(src, plugin=False)
-    with_it = _run(src, plugin=True)
+    runs = [_run(src, plugin=False), _run(src, plugin=True)]
+    try:
+        without, with_it = Done(runs[0]), Done(runs[1])
+    finally:
+        for proc in runs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
     assert "kernel-wizard extension loaded: True" in with_it.stdout, with_it.stdout[-3000:]
     base, got = _outcome(without), _outcome(with_it)
     print(f"\nwithout: {base[0]} passed, failed {sorted(base[1])}")
