@@ -115,3 +115,18 @@ def built_site(site_build):
 # -- A real Jupyter server (tests/jupyter_fixtures.py) ---------------------------
 
 from jupyter_fixtures import jupyter_server, jupyter_server_factory  # noqa: E402, F401
+
+# -- The quick loop ------------------------------------------------------------------
+
+# What makes a test slow: a real server, browser, OOM kill or VM, or the built site.
+SLOW_MARKERS = ("browser", "oom", "server", "vm")
+SLOW_FIXTURES = ("site_build",)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark slow whatever starts a real part, so ``pytest -m "not slow"`` is the quick loop."""
+    for item in items:
+        if any(item.get_closest_marker(m) for m in SLOW_MARKERS) or any(
+            f in getattr(item, "fixturenames", ()) for f in SLOW_FIXTURES
+        ):
+            item.add_marker(pytest.mark.slow)

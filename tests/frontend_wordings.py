@@ -25,6 +25,14 @@ FRONTENDS = [
         "source": "jupyterlab/jupyterlab packages/apputils/src/sessioncontext.tsx (dialog title)",
     },
     {
+        "frontend": "JupyterLab / Notebook 7 on JupyterHub",
+        "raw": "Server unavailable or unreachable",
+        "args": {},
+        "shown": "Server unavailable or unreachable",
+        "source": "jupyterlab/jupyterlab packages/hub-extension/src/index.ts (dialog title; "
+        "body 'Your server at %1 is not running. Would you like to restart it?')",
+    },
+    {
         "frontend": "Notebook 6",
         "raw": "The kernel has died, and the automatic restart has failed. It is possible the "
         "kernel cannot be restarted.",

@@ -571,7 +571,7 @@ def test_input_on_a_terminal_is_passed_through(tmp_path):
     assert "How it ended: finished, every cell ran" in term.screen
 
 
-@pytest.mark.parametrize("seconds", ["0.01", "0.2"])
+@pytest.mark.parametrize("seconds", ["0.01"])
 def test_a_timeout_while_the_child_starts_shows_no_runner_frames(tmp_path, seconds):
     nb = notebook(tmp_path / "quick.ipynb", "x = 1")
     code, out, err = wizard(tmp_path, nb, "--timeout", seconds, nb=nb)
@@ -580,5 +580,6 @@ def test_a_timeout_while_the_child_starts_shows_no_runner_frames(tmp_path, secon
     assert "run_child.py" not in out + err and "<frozen " not in out + err
     assert "Fatal Python error" not in out + err
     assert f"How it ended: stopped at the time limit ({float(seconds):g} s)" in out
+    # no Python is up and running a cell in 10 ms (in 0.2 s it may have finished)
     assert "while Python was still starting, before the first cell" in out
     assert "out-of-memory killer" not in out

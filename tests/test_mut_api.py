@@ -62,43 +62,38 @@ def test_float_arg_reads_any_float_spelling():
     assert api._float_arg(" 2 ", "x") == 2.0
 
 
-# -- POST /halt-idle body -------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("raw", [None, "", "  \n"])
-def test_halt_body_empty_means_idle_zero_spare_none(raw):
-    assert api.parse_halt_body(raw) == (0.0, [])
+# -- POST /halt-idle body: the kernels the user confirmed in the dialog ---------------------
 
 
 def test_halt_body_values():
-    body = json.dumps({"idle_seconds": 90, "spare": [KID, "abcd"]})
-    idle, spare = api.parse_halt_body(body)
-    assert (idle, spare) == (90.0, [KID, "abcd"]) and isinstance(idle, float)
-    assert api.parse_halt_body("{}") == (0.0, [])
-    assert api.parse_halt_body('{"spare": null}') == (0.0, [])
-    assert api.parse_halt_body('{"idle_seconds": 0.5}') == (0.5, [])
-    many = [f"k{i:04d}" for i in range(60)]
-    assert api.parse_halt_body(json.dumps({"spare": many}))[1] == many[:50]
-    assert api.parse_halt_body(json.dumps({"spare": ["a" * 64]}))[1] == ["a" * 64]
+    body = json.dumps({"kernel_ids": [KID, "abcd"], "spare": ["a" * 64]})
+    assert api.parse_halt_body(body) == ([KID, "abcd"], ["a" * 64])
+    assert api.parse_halt_body('{"kernel_ids": []}') == ([], [])
+    assert api.parse_halt_body('{"kernel_ids": ["abcd"], "spare": null}') == (["abcd"], [])
+    many = [f"k{i:04d}" for i in range(260)]
+    assert api.parse_halt_body(json.dumps({"kernel_ids": many}))[0] == many[:200]
+    assert api.parse_halt_body(json.dumps({"kernel_ids": [], "spare": many}))[1] == many[:200]
 
 
 @pytest.mark.parametrize(
     "raw, line",
     [
-        ("{not json", "the body must be JSON"),
-        ("[1, 2]", "the body must be a JSON object"),
-        ('"text"', "the body must be a JSON object"),
-        ('{"idle_seconds": true}', "idle_seconds must be a number of seconds, 0 or more"),
-        ('{"idle_seconds": "60"}', "idle_seconds must be a number of seconds, 0 or more"),
-        ('{"idle_seconds": -1}', "idle_seconds must be a number of seconds, 0 or more"),
-        ('{"idle_seconds": 1e9}', "idle_seconds must be a number of seconds, 0 or more"),
-        ('{"idle_seconds": null}', "idle_seconds must be a number of seconds, 0 or more"),
-        ('{"spare": "abcd"}', "spare must be a list of kernel ids"),
-        ('{"spare": [1234]}', "spare must be a list of kernel ids"),
-        ('{"spare": ["abc"]}', "spare must be a list of kernel ids"),
-        ('{"spare": ["' + "a" * 65 + '"]}', "spare must be a list of kernel ids"),
-        ('{"spare": ["ab/cd"]}', "spare must be a list of kernel ids"),
-        ('{"spare": ["abcd", "ab cd"]}', "spare must be a list of kernel ids"),
+        (None, 'the body must be JSON: {"kernel_ids": [...]}'),
+        ("", 'the body must be JSON: {"kernel_ids": [...]}'),
+        ("{not json", 'the body must be JSON: {"kernel_ids": [...]}'),
+        ("[1, 2]", "the body must be a JSON object with kernel_ids"),
+        ('"text"', "the body must be a JSON object with kernel_ids"),
+        ("{}", "the body must be a JSON object with kernel_ids"),
+        ('{"spare": ["abcd"]}', "the body must be a JSON object with kernel_ids"),
+        ('{"kernel_ids": "abcd"}', "kernel_ids must be a list of kernel ids"),
+        ('{"kernel_ids": null}', "kernel_ids must be a list of kernel ids"),
+        ('{"kernel_ids": [1234]}', "kernel_ids must be a list of kernel ids"),
+        ('{"kernel_ids": ["abc"]}', "kernel_ids must be a list of kernel ids"),
+        ('{"kernel_ids": ["' + "a" * 65 + '"]}', "kernel_ids must be a list of kernel ids"),
+        ('{"kernel_ids": ["ab/cd"]}', "kernel_ids must be a list of kernel ids"),
+        ('{"kernel_ids": ["abcd", "ab cd"]}', "kernel_ids must be a list of kernel ids"),
+        ('{"kernel_ids": [], "spare": "abcd"}', "spare must be a list of kernel ids"),
+        ('{"kernel_ids": [], "spare": ["abc"]}', "spare must be a list of kernel ids"),
     ],
 )
 def test_halt_body_bad_input_is_one_line(raw, line):
@@ -107,79 +102,27 @@ def test_halt_body_bad_input_is_one_line(raw, line):
     assert str(e.value) == line
 
 
-def test_halt_body_largest_idle_accepted():
-    assert api.parse_halt_body('{"idle_seconds": 999999999}') == (999999999.0, [])
+# -- notebook paths as the page names them ------------------------------------------------
 
 
-def test_halt_argv():
-    assert api.halt_argv(0.0, []) == ["halt", "--idle", "0s", "--yes", "--json"]
-    assert api.halt_argv(90.7, ["k1", "k2"]) == [
-        "halt",
-        "--idle",
-        "90s",
-        "--yes",
-        "--json",
-        "--all-except",
-        "k1",
-        "--all-except",
-        "k2",
-    ]
+class _Server:
+    def __init__(self, root):
+        self.root_dir = str(root)
 
 
-# -- answers --------------------------------------------------------------------------------
-
-
-def test_halt_answer_from_the_commands_json():
-    out = json.dumps(
-        {
-            "results": [
-                {"name": "a.ipynb", "kernel_id": "k1", "halted": True},
-                {"notebook": "/n/b.ipynb", "kernel_id": "k2", "halted": False, "error": "gone"},
-            ],
-            "skipped": [{"name": "c.ipynb", "reason": "busy"}, {"notebook": "/n/d.ipynb"}],
-            "freed_bytes": 1234,
-            "note": "one note",
-        }
+def test_notebooks_relative_to_the_servers_root(tmp_path):
+    (tmp_path / "sub").mkdir()
+    server = _Server(tmp_path)
+    assert api.relative_notebook(server, str(tmp_path / "sub" / "a.ipynb")) == "sub/a.ipynb"
+    assert api.relative_notebook(server, str(tmp_path / "a.ipynb")) == "a.ipynb"
+    # outside the root, the root itself, and nothing: as given
+    assert api.relative_notebook(server, "/elsewhere/b.ipynb") == "/elsewhere/b.ipynb"
+    assert api.relative_notebook(server, str(tmp_path)) == str(tmp_path)
+    assert api.relative_notebook(_Server(str(tmp_path) + "x"), str(tmp_path / "a.ipynb")) == str(
+        tmp_path / "a.ipynb"
     )
-    assert api.halt_answer(0, out, "") == {
-        "schema": api.SCHEMA,
-        "ok": True,
-        "halted": [{"notebook": "a.ipynb", "kernel_id": "k1"}],
-        "failed": [{"notebook": "/n/b.ipynb", "kernel_id": "k2", "error": "gone"}],
-        "spared": [
-            {"notebook": "c.ipynb", "reason": "busy"},
-            {"notebook": "/n/d.ipynb", "reason": None},
-        ],
-        "freed_bytes": 1234,
-        "note": "one note",
-    }
-    other = json.dumps(
-        {
-            "results": [
-                {"notebook": "/n/e.ipynb", "kernel_id": "k5", "halted": True},
-                {"name": "f.ipynb", "kernel_id": "k6", "halted": False, "error": "no"},
-            ]
-        }
-    )
-    got = api.halt_answer(0, other, "")
-    assert got["halted"] == [{"notebook": "/n/e.ipynb", "kernel_id": "k5"}]
-    assert got["failed"] == [{"notebook": "f.ipynb", "kernel_id": "k6", "error": "no"}]
-    assert api.halt_answer(1, json.dumps({}), "")["ok"] is False
-    empty = api.halt_answer(0, "{}", "")
-    assert empty["halted"] == empty["failed"] == empty["spared"] == []
-    assert empty["freed_bytes"] == 0 and empty["note"] is None
-
-
-def test_halt_answer_without_json_is_the_last_error_line():
-    got = api.halt_answer(2, "not json", "first\nlast line\n")
-    assert got == {
-        "schema": api.SCHEMA,
-        "ok": False,
-        "error": "last line",
-        "halted": [],
-        "spared": [],
-    }
-    assert api.halt_answer(None, "", "  ")["error"] == "no answer"
+    assert api.relative_notebook(server, None) is None
+    assert api.relative_notebook(server, "") == ""
 
 
 def test_death_answer_carries_only_what_the_plugin_needs():

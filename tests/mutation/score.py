@@ -27,8 +27,8 @@ SCOPE = {
         "_float_arg",
         "parse_deaths_query",
         "parse_halt_body",
-        "halt_argv",
-        "halt_answer",
+        "_ids",
+        "relative_notebook",
     },
     "wizard.server.metrics": {
         "DeathCounter.*",

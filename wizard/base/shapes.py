@@ -167,7 +167,7 @@ class ServersResult(TypedDict, total=False):
 
 class Kill(TypedDict, total=False):
     """An OOM kill: of the kernel log (``kernlog``: time, pid, name, rss_bytes,
-    total_vm_bytes, cgroup_oom, memcg, group_kill) or of a userspace killer
+    total_vm_bytes, cgroup_oom, memcg, limit_memcg: the cgroup whose limit was hit, group_kill) or of a userspace killer
     (``userspace_oom``: killer, time, signal, cgroup, pid, uid, name, reason, ours)."""
 
     time: float | None
@@ -177,6 +177,7 @@ class Kill(TypedDict, total=False):
     total_vm_bytes: int | None
     cgroup_oom: bool
     memcg: str | None
+    limit_memcg: str | None
     group_kill: bool
     killer: str
     signal: str | None

@@ -109,7 +109,7 @@ def findings_exit_code(findings: Sequence[Finding]) -> int:
     return exitcodes.PROBLEM if bad else exitcodes.OK
 
 
-def docs_url(text):
+def docs_url(text: str) -> str:
     """``--docs-url`` checked (argparse ``type``): a bad one is a usage error, exit 2."""
     import argparse
 

@@ -60,7 +60,7 @@ def installed_site() -> Optional[Path]:
         return None
 
 
-def checked_base(text):
+def checked_base(text: str) -> str:
     """``--docs-url``: an http(s) or file URL with no whitespace or control character, or
     ValueError (argparse makes that a usage error): it is printed into every "Read:" line."""
     import urllib.parse

@@ -19,7 +19,7 @@ from wizard.report.printer import MARKS_UNICODE, Printer, table
 from wizard.report.sparkline import sparkline
 
 if TYPE_CHECKING:
-    from wizard.base.shapes import Death, Facts, Failure, Finding
+    from wizard.base.shapes import Death, Facts, Failure, Finding, KernelCgroup
     from wizard.report.context import Context
 
 MAX_KERNELS_SHOWN = 8
@@ -102,11 +102,11 @@ def summary_oom(facts: Facts) -> str:
 def summary_processes(facts: Facts) -> str:
     p = (facts.get("memory") or {}).get("pids")
     if not p or p.get("max") is None:
-        kernel = [
-            k["cgroup"]
-            for k in (facts.get("kernels") or {}).get("kernels") or []
-            if (k.get("cgroup") or {}).get("pids_max") is not None
-        ]
+        kernel: list[KernelCgroup] = []
+        for k in (facts.get("kernels") or {}).get("kernels") or []:
+            own = k.get("cgroup")
+            if own is not None and own.get("pids_max") is not None:
+                kernel.append(own)
         if kernel:  # none here, but a kernel's own cgroup has one
             cg = max(kernel, key=lambda c: (c.get("pids_refused") or 0, c.get("pids_current") or 0))
             refused = f", {cg['pids_refused']} refused" if cg.get("pids_refused") else ""

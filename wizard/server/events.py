@@ -14,11 +14,11 @@ token or key. It is emitted on the server's event loop (the recorder runs in a t
 
 from wizard.server.shapes import DEATH_EVENT, DEATH_EVENT_VERSION
 
-_STR = {"type": ["string", "null"]}
-_NUM = {"type": ["number", "null"]}
+_STR: dict[str, object] = {"type": ["string", "null"]}
+_NUM: dict[str, object] = {"type": ["number", "null"]}
 
 # name -> (JSON schema type, description)
-DEATH_FIELDS = {
+DEATH_FIELDS: dict[str, tuple[dict[str, object], str]] = {
     "time": (_NUM, "When the kernel died (seconds since the epoch)."),
     "kernel_id": (_STR, "The kernel's id in this server."),
     "notebook": (_STR, "The notebook, relative to the server's root."),
@@ -45,7 +45,7 @@ SCHEMA = {
     "type": "object",
     "required": ["kernel_id", "cause", "summary"],
     "properties": {
-        name: dict(kind, title=name, description=text)
+        name: {**kind, "title": name, "description": text}
         for name, (kind, text) in DEATH_FIELDS.items()
     },
 }
