@@ -168,7 +168,8 @@ class ServersResult(TypedDict, total=False):
 class Kill(TypedDict, total=False):
     """An OOM kill: of the kernel log (``kernlog``: time, pid, name, rss_bytes,
     total_vm_bytes, cgroup_oom, memcg, limit_memcg (the cgroup whose limit was hit),
-    group_kill) or of a userspace killer (``userspace_oom``: killer, time, signal, cgroup, pid, uid, name, reason, ours)."""
+    group_kill) or of a userspace killer (``userspace_oom``: killer, time, signal,
+    cgroup, pid, uid, name, reason, ours)."""
 
     time: float | None
     pid: int | None
