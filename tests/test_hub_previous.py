@@ -147,7 +147,7 @@ def test_the_next_server_tells_of_its_predecessor(jupyter_server_factory, tmp_pa
     import time
 
     t0 = time.time() - 300  # the last record, five minutes before this start
-    db = _db(tmp_path, usage=396 * MIB, T0=t0)
+    db = _db(tmp_path, usage=396 * MIB, t0=t0)
     server = jupyter_server_factory(
         extra_args=['--ServerApp.jpserver_extensions={"wizard.server_ext": True}'],
         env={"WIZARD_DB": db, "WIZARD_DOCS_URL": "https://docs.example/kw/"},

@@ -345,7 +345,9 @@ const PREVIOUS_KEY = 'kernel-wizard:previous-told';
  * Once per server start (not per page load): what ended the server before this
  * one, when it stopped without shutting its kernels down.
  */
-async function tellPrevious(settings: ServerConnection.ISettings): Promise<void> {
+async function tellPrevious(
+  settings: ServerConnection.ISettings
+): Promise<void> {
   let prev: IPreviousServer;
   try {
     prev = await requestAPI<IPreviousServer>(settings, 'previous');
@@ -354,7 +356,10 @@ async function tellPrevious(settings: ServerConnection.ISettings): Promise<void>
   }
   const started = String(prev.started);
   try {
-    if (!prev.message || window.localStorage.getItem(PREVIOUS_KEY) === started) {
+    if (
+      !prev.message ||
+      window.localStorage.getItem(PREVIOUS_KEY) === started
+    ) {
       return;
     }
     window.localStorage.setItem(PREVIOUS_KEY, started);
