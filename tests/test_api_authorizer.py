@@ -21,6 +21,7 @@ ENDPOINTS = [
     ("GET", "api/kernel-wizard/deaths?since=0&limit=5"),
     ("GET", "api/kernel-wizard/report"),
     ("POST", "api/kernel-wizard/halt-idle"),
+    ("GET", "api/kernel-wizard/previous"),
 ]
 # Methods none of them serves: never a 2xx, whatever the Authorizer says.
 OTHER_METHODS = ("PUT", "PATCH", "DELETE")

@@ -446,3 +446,24 @@ def test_a_server_killed_whole_is_told_by_the_next(hub, bob):
     # a SIGKILL is no OOM kill: nothing proves one, and memory was far from the limit
     assert got.certainty == "unknown" and got.cause is None, got
     assert "Memory was not near the limit" in text, text
+    # the server started again tells her the same, in the answer the plugin shows
+    wait_for(
+        "the hub to start her server gpu again",
+        lambda: (
+            hub.request("POST", "/hub/api/users/alice/servers/gpu", hub.admin_token)[0]
+            in (201, 202)
+        ),
+        timeout=90,
+        every=2,
+    )
+    wait_for(
+        "alice's server gpu, again",
+        lambda: hub.api("GET", "/hub/api/users/alice")["servers"].get("gpu", {}).get("ready"),
+        timeout=150,
+    )
+    alice = hub.tokens_of["alice"]
+    told = _server_api(hub, "alice", "GET", "api/kernel-wizard/previous", alice, server="gpu")
+    assert told["notebooks"] == ["gpu-work.ipynb"] and told["certainty"] == "unknown", told
+    assert told["message"].startswith("Your previous server stopped without shutting down"), told
+    assert "Memory was not near the limit" in told["message"], told
+    assert told["url"].endswith("fleet.html#fleet-oom-group"), told

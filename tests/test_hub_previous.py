@@ -1,6 +1,7 @@
 """What the next server says of a previous server killed whole with its kernels
 (wizard.server.previous), from a history database as the recorder leaves it."""
 
+import json
 import sqlite3
 
 import pytest
@@ -13,7 +14,7 @@ T0 = 1_800_000_000.0
 START = T0 + 600  # the new server starts ten minutes after the last record
 
 
-def _db(tmp_path, usage, deaths=(), oom_kills=0):
+def _db(tmp_path, usage, deaths=(), oom_kills=0, t0=T0):
     """Two kernels sampled every 2 s for a minute up to T0, the cgroup with them."""
     path = tmp_path / "history.sqlite3"
     conn = sqlite3.connect(path)
@@ -23,19 +24,19 @@ def _db(tmp_path, usage, deaths=(), oom_kills=0):
     ):
         conn.execute(
             "INSERT INTO kernels VALUES (?, ?, ?, ?, ?, 'python3', '/kubepods/pod1', ?)",
-            (row, pid, T0 - 900, f"k{row}", nb, T0 - 900),
+            (row, pid, t0 - 900, f"k{row}", nb, t0 - 900),
         )
         for i in range(30):
-            conn.execute("INSERT INTO samples VALUES (?, ?, ?)", (row, T0 - 60 + 2 * i, 150 * MIB))
+            conn.execute("INSERT INTO samples VALUES (?, ?, ?)", (row, t0 - 60 + 2 * i, 150 * MIB))
     for i in range(30):
         conn.execute(
             "INSERT INTO cgroup_samples VALUES (?, '/kubepods/pod1', ?, ?, ?)",
-            (T0 - 60 + 2 * i, usage, 400 * MIB, oom_kills),
+            (t0 - 60 + 2 * i, usage, 400 * MIB, oom_kills),
         )
     for pid, cause in deaths:
         conn.execute(
             "INSERT INTO deaths (time, pid, cause, started) VALUES (?, ?, ?, ?)",
-            (T0 + 1, pid, cause, T0 - 900),
+            (t0 + 1, pid, cause, t0 - 900),
         )
     conn.commit()
     conn.close()
@@ -122,3 +123,39 @@ def test_the_orphans_own_cgroup_gives_the_memory(tmp_path):
     conn.close()
     got = previous_server(db, START)
     assert got.usage_bytes == 396 * MIB and got.certainty == "likely", got
+
+
+def test_the_api_answer_names_every_field_and_the_section(tmp_path):
+    from wizard.server import api, shapes
+
+    got = api.previous_answer(
+        previous_server(_db(tmp_path, usage=396 * MIB), START), "https://docs.example/kw/"
+    )
+    assert set(got) == set(shapes.PreviousAnswer.__annotations__)
+    assert got["certainty"] == "likely" and sorted(got["notebooks"]) == ["b.ipynb", "big.ipynb"]
+    assert got["message"].startswith("Your previous server stopped without shutting down")
+    assert got["url"] == "https://docs.example/kw/fleet.html#fleet-oom-group"
+    quiet = api.previous_answer(previous_server(str(tmp_path / "none.sqlite3"), START))
+    assert quiet["message"] == "" and quiet["stopped_cleanly"] is None
+
+
+@pytest.mark.server
+def test_the_next_server_tells_of_its_predecessor(jupyter_server_factory, tmp_path):
+    """A real server started on the history its predecessor left: its log says it once
+    and ``GET /api/kernel-wizard/previous`` answers it; the predecessor's pids are not
+    this machine's processes of the same start, so both kernels went with it."""
+    import time
+
+    t0 = time.time() - 300  # the last record, five minutes before this start
+    db = _db(tmp_path, usage=396 * MIB, t0=t0)
+    server = jupyter_server_factory(
+        extra_args=['--ServerApp.jpserver_extensions={"wizard.server_ext": True}'],
+        env={"WIZARD_DB": db, "WIZARD_DOCS_URL": "https://docs.example/kw/"},
+    )
+    got = server.api("GET", "api/kernel-wizard/previous")
+    assert got["stopped_cleanly"] is False and got["certainty"] == "likely", got
+    assert t0 <= got["started"] <= time.time() and got["last_record"] == t0 - 2  # the last sample
+    assert "2 kernel(s) ended with it" in got["message"]
+    assert got["url"] == "https://docs.example/kw/fleet.html#fleet-oom-group"
+    assert server.log().count("Your previous server stopped without shutting down") == 1
+    assert server.token not in json.dumps(got)

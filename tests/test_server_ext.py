@@ -132,6 +132,7 @@ def test_the_plugin_and_the_server_name_the_same_fields():
         (shapes.LeftKernel, "ILeftKernel"),
         (shapes.HaltPlan, "IHaltPlan"),
         (shapes.HaltAnswer, "IHaltAnswer"),
+        (shapes.PreviousAnswer, "IPreviousServer"),
     ):
         assert set(py.__annotations__) == ts[name], name
     assert set(events.DEATH_FIELDS) == ts["IDeath"]

@@ -14,6 +14,7 @@ import {
   IHaltAnswer,
   IHaltPlan,
   IOwnKernel,
+  IPreviousServer,
   IReport
 } from './shapes';
 
@@ -337,6 +338,54 @@ function announce(
   notes.set(key, { id, count });
 }
 
+/** localStorage key: the start of the server whose previous server was told of. */
+const PREVIOUS_KEY = 'kernel-wizard:previous-told';
+
+/**
+ * Once per server start (not per page load): what ended the server before this
+ * one, when it stopped without shutting its kernels down.
+ */
+async function tellPrevious(
+  settings: ServerConnection.ISettings
+): Promise<void> {
+  let prev: IPreviousServer;
+  try {
+    prev = await requestAPI<IPreviousServer>(settings, 'previous');
+  } catch {
+    return; // an older server extension, or not read yet: nothing to tell
+  }
+  const started = String(prev.started);
+  try {
+    if (
+      !prev.message ||
+      window.localStorage.getItem(PREVIOUS_KEY) === started
+    ) {
+      return;
+    }
+    window.localStorage.setItem(PREVIOUS_KEY, started);
+  } catch {
+    // no localStorage (private mode): tell it on each page load
+    if (!prev.message) {
+      return;
+    }
+  }
+  const url = prev.url;
+  Notification.emit(prev.message, 'warning', {
+    autoClose: false,
+    actions: [
+      {
+        label: 'What to do',
+        caption: url,
+        displayType: 'link',
+        callback: (event: MouseEvent) => {
+          event.preventDefault(); // keep the notification
+          window.open(url, '_blank', 'noopener');
+        }
+      }
+    ]
+  });
+}
+
 /**
  * Names the cause when a notebook's kernel dies.
  */
@@ -351,6 +400,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       return; // no server extension: nothing to ask
     }
     const settings = app.serviceManager.serverSettings;
+    void tellPrevious(settings);
     const notes = new Map<string, INote>();
     const seen = new Set<string>();
 

@@ -65,3 +65,19 @@ export interface IHaltAnswer {
 export interface IReport {
   text: string;
 }
+
+/** GET /previous: the server before this one, when it stopped with its kernels. */
+export interface IPreviousServer {
+  stopped_cleanly: boolean | null;
+  last_record: number | null;
+  started: number | null;
+  notebooks: string[];
+  usage_bytes: number | null;
+  limit_bytes: number | null;
+  cause: string | null;
+  certainty: string;
+  evidence: string[];
+  message: string;
+  label: string;
+  url: string;
+}

@@ -49,6 +49,7 @@ LABELS = {
     "wizard-checks": ("wizard", "What the wizard checks"),
     "wizard-json": ("wizard-reference", "JSON output"),
     "wizard-exit-codes": ("wizard", "Exit codes"),
+    "fleet-oom-group": ("fleet", "One kernel takes the whole server down: memory.oom.group"),
 }
 
 

@@ -23,6 +23,11 @@ another server, and a death of a kernel this server never held is not answered.
 ``POST /api/kernel-wizard/halt-idle``  (JSON body ``{"kernel_ids": [ID], "spare": [ID]}``)
     Shuts down, through the kernel manager, those of the confirmed kernels that are
     still idle past ``KernelWizard.halt_idle_after`` (``shapes.HaltAnswer``).
+``GET  /api/kernel-wizard/previous``
+    What the history tells of the server that ran before this one in this home
+    (``shapes.PreviousAnswer``, from ``wizard.server.previous``): whether it stopped
+    without shutting its kernels down, how sure an OOM kill is, the paragraph to show
+    (``message``: empty when there is nothing to tell) and the section of the site.
 
 None of the answers holds the server's token or a kernel's key: they are built from
 the history database and the wizard's own output, which never carry them, and every
@@ -41,6 +46,7 @@ PREFIX = "api/kernel-wizard"
 PAGE_CONFIG_KEY = "kernelWizardApi"  # the plugin asks only when the page config has it
 MAX_LIMIT = 200
 DEFAULT_SINCE = 3600.0  # without ``since``: the last hour
+PREVIOUS_WAIT = 10.0  # seconds GET /previous waits for the read at the server's start
 
 
 def death_answer(d, docs_base=None):
@@ -66,6 +72,22 @@ def death_answer(d, docs_base=None):
         "label": label,
         "url": docs_map.url_for(label, docs_base),
     }
+
+
+PREVIOUS_LABEL = "fleet-oom-group"  # the section on servers killed whole with their kernels
+
+
+def previous_answer(prev, docs_base=None):
+    """The JSON the API gives for ``previous.PreviousServer`` (``shapes.PreviousAnswer``)."""
+    import dataclasses
+
+    from wizard.diagnosis import docs_map
+
+    out = dataclasses.asdict(prev)
+    out["message"] = prev.message()
+    out["label"] = PREVIOUS_LABEL
+    out["url"] = docs_map.url_for(PREVIOUS_LABEL, docs_base)
+    return out
 
 
 # ---------------------------------------------------------------------------
@@ -272,7 +294,26 @@ def _handlers():
             got = await own_kernels.halt(self.serverapp, ids, threshold, spare)
             self.answer(dict(got, schema=SCHEMA))
 
-    return [("deaths", DeathsHandler), ("report", ReportHandler), ("halt-idle", HaltIdleHandler)]
+    class PreviousHandler(Base):
+        @tornado.web.authenticated
+        @authorized
+        async def get(self):
+            import asyncio
+
+            ext = self.ext()
+            loop = asyncio.get_running_loop()
+            # read in a thread at the server's start: wait for it, never long
+            await loop.run_in_executor(None, ext.previous_read.wait, PREVIOUS_WAIT)
+            if ext.previous is None:
+                return self.fail(503, "the previous server's record is not read (yet)")
+            self.answer(dict(previous_answer(ext.previous, self.docs_base()), schema=SCHEMA))
+
+    return [
+        ("deaths", DeathsHandler),
+        ("report", ReportHandler),
+        ("halt-idle", HaltIdleHandler),
+        ("previous", PreviousHandler),
+    ]
 
 
 def setup_handlers(serverapp, ext, conf):

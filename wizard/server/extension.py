@@ -7,6 +7,11 @@ It concerns this server's kernels only: the processes its kernel manager holds
 when ``provisioner.WizardProvisioner`` launches one. The recorder thread samples
 those pids and nothing else; the ids it has seen are what ``/deaths`` answers about.
 Each death is emitted on the server's event bus (``events``), on its event loop.
+
+At start, in a thread of its own, it reads what the history tells of the previous
+server in this home (``previous``: killed whole with its kernels?) with what this
+process can read now (the kernel log, its cgroup's OOM-kill count), logs it once and
+keeps it for ``GET /api/kernel-wizard/previous``.
 """
 
 import os
@@ -40,6 +45,9 @@ class Extension:
         self.thread = threading.Thread(target=self._run, name="kernel-wizard-recorder", daemon=True)
         self.sampling = False
         self.said = set()
+        self.started = time.time()  # the history before this is the previous server's
+        self.previous = None  # previous.PreviousServer, once read
+        self.previous_read = threading.Event()
 
     def start(self):
         import atexit
@@ -206,6 +214,9 @@ def load(serverapp):
             ext = Extension(conf.resolved_db(), conf.resolved_interval(), log)
             provisioner.set_sink(ext)
             provisioner.make_default(serverapp)
+            threading.Thread(
+                target=read_previous, args=(ext,), name="kernel-wizard-previous", daemon=True
+            ).start()
             ext.start()
             _current = ext
         watch_own_kernels(serverapp, _current)
@@ -229,6 +240,52 @@ def load(serverapp):
         metrics.install(serverapp, log)
     except Exception as exc:
         log.warning("wizard.server_ext: no metrics: %s: %s", type(exc).__name__, exc)
+
+
+def read_previous(ext):
+    """``ext.previous``: what the history says of the server before this one; logged once."""
+    try:
+        ext.previous = previous_from_here(ext.db_path, ext.started, os.getpid())
+        text = ext.previous.message()
+        if text:
+            ext.log.warning("wizard.server_ext: %s", text)
+    except Exception as exc:  # one line; the server runs on without it
+        ext.log.warning(
+            "wizard.server_ext: cannot read the previous server: %s: %s", type(exc).__name__, exc
+        )
+    finally:
+        ext.previous_read.set()
+
+
+def previous_from_here(db_path, started, server_pid):
+    """``previous.previous_server`` with what this process reads now: the kernel log's OOM
+    kills (when readable), its own memory cgroup and that cgroup's OOM-kill count, and
+    which recorded kernels still run."""
+    from wizard.engines.recorder import Cgroups
+    from wizard.server.previous import previous_server
+    from wizard.system import kernlog, procfs
+    from wizard.system.sysroot import SysRoot
+
+    root = SysRoot()
+    found, _status = kernlog.oom_log(root)  # unreadable: no kill proved from it
+    kills = [{"pid": k["pid"], "time": k.get("time")} for k in found]
+    cgroup = oom_kills = None
+    cgs = Cgroups(root)
+    own = cgs.of_pid(server_pid)
+    if own:
+        reading = cgs.read(*own)
+        if reading:
+            cgroup, oom_kills = reading["path"], reading["oom_kills"]
+    proc, btime, clk = procfs.proc_dir(root), procfs.boot_time(root), procfs.clock_ticks()
+
+    def alive(pid, since):
+        st = procfs.read_stat(proc, pid)
+        if st is None or st.zombie:
+            return False
+        now = st.started(btime, clk)
+        return now is None or since is None or abs(now - since) < 2  # not a reused pid
+
+    return previous_server(db_path, started, kills, oom_kills, cgroup, alive)
 
 
 def watch_own_kernels(serverapp, ext):

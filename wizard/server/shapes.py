@@ -44,5 +44,22 @@ class HaltAnswer(TypedDict):
     freed_bytes: int
 
 
+class PreviousAnswer(TypedDict):
+    """``GET /api/kernel-wizard/previous``: ``previous.PreviousServer`` with its text."""
+
+    stopped_cleanly: bool | None  # None: nothing was running, nothing to tell
+    last_record: float | None  # the previous server's last record: it stopped after it
+    started: float | None  # this server's start: it had stopped before it
+    notebooks: list[str]  # the kernels that ended with it (file names)
+    usage_bytes: int | None
+    limit_bytes: int | None
+    cause: str | None  # "oom-kill" or None
+    certainty: str  # proved, likely, unknown
+    evidence: list[str]
+    message: str  # the paragraph to show; "" when there is nothing to tell
+    label: str  # the section of the site
+    url: str
+
+
 DEATH_EVENT = "https://events.kernel-wizard.org/kernel-wizard/kernel-death/v1"
 DEATH_EVENT_VERSION = "1"
