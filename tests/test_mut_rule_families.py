@@ -1,6 +1,6 @@
 """The rule families (``wizard.diagnosis.rules_deaths``, ``rules_banner``, ``rules_kernels``,
-``rules_memory``), each finding whole:
-message, hint, commands, evidence and the signal section it points to."""
+``rules_memory``), each finding whole: message, hint, commands, severity, evidence and the
+signal section it points to."""
 
 import time
 
