@@ -5,7 +5,7 @@ import errno
 import pytest
 from fixtures_memory import MOUNT_HYBRID, MOUNT_V2, V1_NONE, build
 
-from wizard.system import cgroups
+from wizard.system import cgroup_files, cgroups
 from wizard.system.sysroot import SysRoot
 
 
@@ -535,3 +535,13 @@ def test_of_pid_on_v2_only_and_v1_only(tmp_path):
     text = "35 31 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n"
     v1only = build(tmp_path / "b", {"/proc/self/mountinfo": text, "/proc/9/cgroup": "0::/u/9\n"})
     assert cgroups.View(v1only).of_pid(9) is None
+
+
+def test_working_set_is_usage_less_inactive_file_cache():
+    assert cgroup_files.working_set({"usage_bytes": 100, "inactive": 30}) == 70
+    assert cgroup_files.working_set({"usage_bytes": 100, "inactive": 0}) == 100
+    assert cgroup_files.working_set({"usage_bytes": 30, "inactive": 100}) == 0
+    assert cgroup_files.working_set({"usage_bytes": 100}) == 100
+    assert cgroup_files.working_set({"usage_bytes": 0, "inactive": None}) == 0
+    assert cgroup_files.working_set({"inactive": 30}) is None
+    assert cgroup_files.working_set({}) is None
