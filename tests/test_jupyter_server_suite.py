@@ -4,7 +4,8 @@ the same fail (a few of its websocket tests fail here with or without the extens
 
 The tests come from jupyter_server's sdist of the installed version (``pip download
 --no-binary``: the wheel has no tests); ``jupyter_server_suite/kernel_wizard_enabled.py``
-enables the extension. Slow (a few minutes): ``pytest -m slow tests/test_jupyter_server_suite.py``.
+enables the extension. Slow (some 11 minutes on two cores), so not in the default run:
+``python -m tox -e upstream``.
 """
 
 import os
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import need
 
-pytestmark = [pytest.mark.slow, pytest.mark.server]
+pytestmark = [pytest.mark.slow, pytest.mark.server, pytest.mark.upstream]
 
 HERE = Path(__file__).resolve().parent
 SUITES = ["tests/services/kernels", "tests/services/sessions"]
