@@ -262,6 +262,10 @@ class Scene:
             session = self.server.create_session(name)
             kid = session["kernel"]["id"]
             self.kernels[name] = {"id": kid, "pid": self.server.kernel_pid(kid)}
+            # Under load a kill can come while the hog is still smaller than the server
+            # (about 100 MB with its extension): the kernels go first, as the server's own
+            # kernels would in a deployment that shields it (lowering needs a capability).
+            _set_oom_score_adj(self.kernels[name]["pid"], 500)
         for name in names:
             self.client(name).stop_channels()  # ready: it answers
         return self.kernels
@@ -289,6 +293,11 @@ class Scene:
 
     def in_cgroup(self, pid):
         return str(pid) in (self.cg / "cgroup.procs").read_text().split()
+
+
+def _set_oom_score_adj(pid, value):
+    with open(f"/proc/{pid}/oom_score_adj", "w") as f:
+        f.write(str(value))
 
 
 def wait_for_deaths(db, wanted, timeout=40.0):
