@@ -159,3 +159,122 @@ def test_the_next_server_tells_of_its_predecessor(jupyter_server_factory, tmp_pa
     assert got["url"] == "https://docs.example/kw/fleet.html#fleet-oom-group"
     assert server.log().count("Your previous server stopped without shutting down") == 1
     assert server.token not in json.dumps(got)
+
+
+def _exits(db, rows):
+    conn = sqlite3.connect(db)
+    conn.executemany("INSERT INTO server_exits VALUES (?, 999, ?, ?)", rows)
+    conn.commit()
+    conn.close()
+
+
+def test_kernels_left_by_a_server_that_exited_are_not_orphans(tmp_path):
+    """A server stopped by a SIGINT with no terminal exits without shutting its kernels
+    down: it records so, and the next server does not take that for a kill."""
+    db = _db(tmp_path, usage=396 * MIB)
+    _exits(db, [(T0 + 1, 4101, T0 - 900), (T0 + 1, 4102, T0 - 899.5)])
+    got = previous_server(db, START)
+    assert got.stopped_cleanly is True and got.message() == "", got
+
+
+def test_an_exit_record_names_its_own_kernels_only(tmp_path):
+    db = _db(tmp_path, usage=396 * MIB)
+    # 4101 under another start (a reused pid), and an exit after this server started
+    _exits(db, [(T0 + 1, 4101, T0 - 300), (START + 5, 4102, T0 - 900)])
+    got = previous_server(db, START)
+    assert got.stopped_cleanly is False and sorted(got.notebooks) == ["b.ipynb", "big.ipynb"]
+
+
+def test_a_database_from_before_exit_records_reads_as_before(tmp_path):
+    db = _db(tmp_path, usage=396 * MIB)
+    conn = sqlite3.connect(db)
+    conn.execute("DROP TABLE server_exits")
+    conn.commit()
+    conn.close()
+    got = previous_server(db, START)
+    assert got.stopped_cleanly is False and got.certainty == "likely", got
+
+
+def test_a_database_without_tables_yet_says_nothing(tmp_path):
+    path = tmp_path / "history.sqlite3"
+    sqlite3.connect(path).execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+    got = previous_server(str(path), START)
+    assert got.stopped_cleanly is None and got.message() == ""
+
+
+def _wait_gone(pid, timeout):
+    import os
+    import time
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _sampled_kernel(db, pid, timeout=30.0):
+    import time
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        conn = historydb.connect_ro(db)
+        if conn is not None:
+            try:
+                row = conn.execute(
+                    "SELECT k.started FROM kernels k JOIN samples s ON s.kernel = k.id"
+                    " WHERE k.pid = ? LIMIT 1",
+                    (pid,),
+                ).fetchone()
+            except sqlite3.OperationalError:
+                row = None
+            finally:
+                conn.close()
+            if row:
+                return row[0]
+        time.sleep(0.2)
+    raise AssertionError(f"kernel pid {pid} never sampled into {db}")
+
+
+@pytest.mark.server
+@pytest.mark.parametrize("how", ["SIGINT", "SIGKILL"])
+def test_a_real_server_stopped_without_its_kernels(jupyter_server_factory, tmp_path, how):
+    """A real server with the extension: a SIGINT with no terminal (how JupyterHub's
+    local spawners stop a server) ends it without shutting its kernel down, and it says
+    so before it goes; a SIGKILL leaves no such record, and the kernel is an orphan."""
+    import os
+    import signal
+    import time
+
+    db = str(tmp_path / "history.sqlite3")
+    server = jupyter_server_factory(
+        extra_args=['--ServerApp.jpserver_extensions={"wizard.server_ext": True}'],
+        env={"WIZARD_DB": db, "WIZARD_WATCH_INTERVAL": "0.5"},
+    )
+    kid = server.create_session("left.ipynb")["kernel"]["id"]
+    pid = server.kernel_pid(kid)
+    started = _sampled_kernel(db, pid)
+    server.proc.send_signal(getattr(signal, how))
+    server.proc.wait(30)
+    assert "Interrupted" in server.log() or how == "SIGKILL"
+    conn = sqlite3.connect(db)
+    rows = conn.execute("SELECT server_pid, pid, started FROM server_exits").fetchall()
+    ends = conn.execute("SELECT cause FROM deaths WHERE pid = ?", (pid,)).fetchall()
+    conn.close()
+    if how == "SIGINT":
+        assert [(r[0], r[1]) for r in rows] == [(server.pid, pid)], rows
+        assert abs(rows[0][2] - started) < 2 and ends == []  # it left the kernel running
+    else:
+        assert rows == []
+    gone = _wait_gone(pid, 10.0)  # ipykernel's parent poller ends it
+    if not gone:
+        os.kill(pid, signal.SIGKILL)
+    assert gone, f"kernel {pid} outlived its server by 10 s"
+    got = previous_server(db, time.time())
+    if how == "SIGINT":
+        assert got.stopped_cleanly is True and got.message() == "", got
+    else:
+        assert got.stopped_cleanly is False and got.notebooks == ["left.ipynb"], got

@@ -207,6 +207,17 @@ class Store:
             ).lastrowid
         return new
 
+    def record_server_exit(
+        self, now: float, server_pid: int, left: Sequence[tuple[int, float | None]]
+    ) -> None:
+        """The server ``server_pid`` exits by itself now, leaving the kernels ``left``
+        (``[(pid, started)]``) running; one row with pid NULL when it left none."""
+        rows = [(now, server_pid, pid, started) for pid, started in left] or [
+            (now, server_pid, None, None)
+        ]
+        with self.transaction():
+            self.conn.executemany("INSERT INTO server_exits VALUES (?, ?, ?, ?)", rows)
+
     # -- keeping it small ----------------------------------------------------
 
     def used_bytes(self) -> int:
@@ -226,6 +237,7 @@ class Store:
                 self.conn.execute("DELETE FROM samples WHERE time < ?", (cutoff,))
                 self.conn.execute("DELETE FROM cgroup_samples WHERE time < ?", (cutoff,))
                 self.conn.execute("DELETE FROM deaths WHERE time < ?", (cutoff,))
+                self.conn.execute("DELETE FROM server_exits WHERE time < ?", (cutoff,))
                 self.conn.execute(
                     "DELETE FROM kernels WHERE first_seen < ? AND id NOT IN "
                     "(SELECT DISTINCT kernel FROM samples) AND id NOT IN "

@@ -138,6 +138,7 @@ class Extension:
                 self._step(rec)
                 if self.stopping.is_set():
                     self._step(rec, sample=False)  # exits queued while stopping
+                    self._record_exit(store)
                     break
                 self.wake.wait(self.interval)
                 self.wake.clear()
@@ -145,6 +146,26 @@ class Extension:
             lock.release()
             rec.klog.close()
             store.close()
+
+    def _record_exit(self, store):
+        """This process runs to its end (``stop`` runs at exit): say so, with the kernels
+        still running. A server killed whole never gets here; one stopped by a SIGINT
+        with no terminal (JupyterHub's local spawners stop servers so) gets here without
+        having shut its kernels down, and they end after it, on their own."""
+        from wizard.system import procfs
+        from wizard.system.sysroot import SysRoot
+
+        try:
+            root = SysRoot()
+            proc, btime, clk = procfs.proc_dir(root), procfs.boot_time(root), procfs.clock_ticks()
+            left = []
+            for pid in sorted(self._own_pids()):
+                st = procfs.read_stat(proc, pid)
+                if st is not None and not st.zombie:
+                    left.append((pid, st.started(btime, clk)))
+            store.record_server_exit(time.time(), self.server_pid, left)
+        except Exception as exc:  # sqlite3.Error, OSError: the exit goes unrecorded
+            self._warn(f"cannot record this server's exit: {type(exc).__name__}: {exc}")
 
     def _step(self, rec, sample=True):
         from wizard.server import metrics

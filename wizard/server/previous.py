@@ -6,7 +6,10 @@ can record that. The history database lives in the user's home, which survives, 
 the next server to start finds there what its predecessor recorded last: the kernels
 it was sampling, their memory, the cgroup's usage against its limit. Kernels that
 were running in the last record and have no recorded end did not end through their
-server: the previous server stopped without shutting them down.
+server: the previous server stopped without shutting them down. A server that ran to
+its end records that it exits (``server_exits``, with the kernels it left running: a
+SIGINT with no terminal, as JupyterHub's local spawners send, stops a server without
+shutting its kernels down); those kernels ended after it, not with it.
 
 ``previous_server(db_path, started)`` reads that and says how sure it is:
 
@@ -22,6 +25,7 @@ Nothing here reads the OS: the caller passes what it read (``kernel_log_kills``:
 kill records of ``wizard.system.kernlog``, ``oom_kills_now``: the cgroup's count).
 """
 
+import sqlite3
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -128,6 +132,19 @@ def _end_on_record(conn, pid, started):
     ).fetchone()
 
 
+def _left_by_an_exiting_server(conn, pid, started, before):
+    """Whether a server that ran to its end (``server_exits``) left this kernel running."""
+    try:
+        row = conn.execute(
+            "SELECT 1 FROM server_exits WHERE pid = ? AND time < ? AND (started IS NULL"
+            " OR ? IS NULL OR abs(started - ?) < 2) LIMIT 1",
+            (pid, before, started, started),
+        ).fetchone()
+    except sqlite3.OperationalError:  # a database from before the table: nothing known
+        return False
+    return row is not None
+
+
 def _went_with_the_server(end):
     """No recorded end, or one a watcher saw as "its server stopped"."""
     return end is None or end[1] == "server-gone"
@@ -152,9 +169,12 @@ def previous_server(
             k
             for k in kernels
             if _went_with_the_server(_end_on_record(conn, k[1], k[2]))
+            and not _left_by_an_exiting_server(conn, k[1], k[2], started)
             and not (alive and alive(k[1], k[2]))
         ]
         cg = _cgroup_of(conn, started, {k[7] for k in orphans if k[7]}) or cg
+    except sqlite3.OperationalError:  # tables not made yet (a recorder is creating them)
+        return PreviousServer(stopped_cleanly=None, started=started)
     finally:
         conn.close()
     if last is None or not kernels:

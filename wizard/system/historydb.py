@@ -77,6 +77,15 @@ CREATE TABLE IF NOT EXISTS deaths (
     detail TEXT,
     recorded_by TEXT
 );
+-- A Jupyter server that exited by itself (its process ran to its end: a SIGINT with no
+-- terminal skips its kernels' shutdown), with the kernels it left running: they end on
+-- their own after it (ipykernel's parent poller), not with a server killed whole.
+CREATE TABLE IF NOT EXISTS server_exits (
+    time REAL NOT NULL,
+    server_pid INTEGER NOT NULL,
+    pid INTEGER,
+    started REAL
+);
 CREATE INDEX IF NOT EXISTS deaths_pid ON deaths (pid);
 CREATE INDEX IF NOT EXISTS deaths_time ON deaths (time);
 """
