@@ -212,9 +212,9 @@ class Store:
     ) -> None:
         """The server ``server_pid`` exits by itself now, leaving the kernels ``left``
         (``[(pid, started)]``) running; one row with pid NULL when it left none."""
-        rows = [(now, server_pid, pid, started) for pid, started in left] or [
-            (now, server_pid, None, None)
-        ]
+        rows: list[tuple[float, int, int | None, float | None]] = [
+            (now, server_pid, pid, started) for pid, started in left
+        ] or [(now, server_pid, None, None)]
         with self.transaction():
             self.conn.executemany("INSERT INTO server_exits VALUES (?, ?, ?, ?)", rows)
 
