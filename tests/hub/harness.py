@@ -10,6 +10,7 @@ users and their homes. Nothing else is touched.
 """
 
 import contextlib
+import importlib.util
 import http.client
 import json
 import os
@@ -96,20 +97,26 @@ def system_python():
 
 def singleuser_env(base):
     """A venv the users' servers run from: jupyterhub (the hub's version), jupyterlab
-    and this checkout, ``python -m pip install .`` as the README says."""
+    and this checkout, installed as the README says (``pip install .``); with uv
+    (``uv pip install``, the same packages) when the test environment has it, which
+    resolves and downloads in parallel: about a fifth of pip's time here."""
     import jupyterhub
 
     env = base / "singleuser-env"
     subprocess.run([system_python(), "-m", "venv", str(env)], check=True)
+    python = str(env / "bin" / "python")
+    wanted = [f"jupyterhub=={jupyterhub.__version__}", "jupyterlab", str(ROOT)]
+    if importlib.util.find_spec("uv") is not None:
+        cmd = [sys.executable, "-m", "uv", "pip", "install", "--python", python, *wanted]
+    else:
+        cmd = [python, "-m", "pip", "install", "--disable-pip-version-check", *wanted]
     log = base / "pip.log"
     with open(log, "wb") as out:
         done = subprocess.run(
-            [str(env / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check",
-             f"jupyterhub=={jupyterhub.__version__}", "jupyterlab", str(ROOT)],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, timeout=900,
-        )  # fmt: skip
+            cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, timeout=900
+        )
     tail = log.read_text(errors="replace").splitlines()[-15:]
-    assert done.returncode == 0, "pip install in the singleuser environment:\n" + "\n".join(tail)
+    assert done.returncode == 0, "installing the singleuser environment:\n" + "\n".join(tail)
     return env
 
 
