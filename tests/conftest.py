@@ -130,3 +130,21 @@ def pytest_collection_modifyitems(config, items):
             f in getattr(item, "fixturenames", ()) for f in SLOW_FIXTURES
         ):
             item.add_marker(pytest.mark.slow)
+
+
+def pytest_collection_finish(session):
+    """The cgroup v2 VM boots for minutes under TCG: when its tests are selected, begin
+    it now, niced, so it runs in the CPU the tests before it leave idle (tests/vm/boot)."""
+    if session.config.option.collectonly or not sys.platform.startswith("linux"):
+        return
+    if not any(item.get_closest_marker("vm") for item in session.items):
+        return
+    from vm import boot, kernel
+
+    if not kernel.tools_missing():
+        boot.prestart()
+
+
+def pytest_sessionfinish(session):
+    if "vm.boot" in sys.modules:
+        sys.modules["vm.boot"].stop_early()

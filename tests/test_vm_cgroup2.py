@@ -29,7 +29,7 @@ def vm():
     need(sys.platform.startswith("linux"), "needs Linux to run qemu")
     missing = kernel.tools_missing()
     need(not missing, "needs " + ", ".join(missing) + " (see .ci/run)")
-    result = boot.run(timeout=BOOT_TIMEOUT)
+    result = boot.take(timeout=BOOT_TIMEOUT)  # begun at collection (conftest), or now
     dump.boot(result)
     return result
 

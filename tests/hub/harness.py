@@ -10,8 +10,8 @@ users and their homes. Nothing else is touched.
 """
 
 import contextlib
-import importlib.util
 import http.client
+import importlib.util
 import json
 import os
 import pwd
