@@ -25,6 +25,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+import jupyter_fixtures
 import pytest
 import yaml
 from conftest import need
@@ -135,7 +136,7 @@ def _fire(hub, user, kernel_id, code, timeout=120.0):
         kc.load_connection_file()
         kc.start_channels()
         try:
-            kc.wait_for_ready(timeout=60)
+            jupyter_fixtures.wait_kernel_ready(kc, timeout=60)  # not the 1-s heartbeat
         except RuntimeError:
             if time.monotonic() > end:
                 raise

@@ -373,7 +373,9 @@ def fire(server, kernel_id, code):
     kc.load_connection_file()
     kc.start_channels()
     try:
-        kc.wait_for_ready(timeout=60)
+        import jupyter_fixtures
+
+        jupyter_fixtures.wait_kernel_ready(kc, timeout=60)  # not the 1-s heartbeat wait
         kc.execute(code)
         time.sleep(0.2)  # let the request leave before the channels close
     finally:
