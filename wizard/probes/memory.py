@@ -55,8 +55,15 @@ import sys
 from wizard.system import cgroup_files, kernlog, procfs, userspace_oom
 from wizard.system.cgroups import View, add_error, field, garbage, is_inside, keyed, read
 
-_MEMINFO_KEYS = ("MemTotal", "MemAvailable", "MemFree", "Buffers", "Cached", "SwapTotal")
-_MEMINFO_KEYS += ("SwapFree",)
+_MEMINFO_KEYS = (
+    "MemTotal",
+    "MemAvailable",
+    "MemFree",
+    "Buffers",
+    "Cached",
+    "SwapTotal",
+    "SwapFree",
+)
 _INSANE = 1 << 64
 
 
